@@ -1,0 +1,122 @@
+// Package auth authenticates SCIM requests with bearer tokens.
+//
+// The accepted tokens come from a token file that the operator writes into a
+// Secret mounted into the server's pod. The file never holds a plaintext token:
+// each entry carries the SHA-256 of one token, so a leaked file (or a leaked
+// volume snapshot) cannot be replayed against the server.
+//
+// Token file format (JSON, key tokens.json in the tenant's token Secret):
+//
+//	{
+//	  "tokens": [
+//	    {
+//	      "name": "entra",                      // ScimToken name, for audit logs
+//	      "revision": 3,                        // rotation revision of that ScimToken
+//	      "sha256": "9f86d0...",                // hex SHA-256 of the token's bytes
+//	      "notAfter": "2026-12-01T00:00:00Z",   // optional: refused from this instant on
+//	      "scopes": ["read", "write"]           // read: GET and .search; write: everything else
+//	    }
+//	  ]
+//	}
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// TokenFileName is the key of the token file in the tenant's token Secret.
+const TokenFileName = "tokens.json"
+
+// TokenPrefix starts every token the operator generates, so secret scanners
+// can recognise a leaked one.
+const TokenPrefix = "scim_"
+
+// Scopes a token may carry.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+)
+
+// TokenFile is the decoded token file.
+type TokenFile struct {
+	Tokens []TokenEntry `json:"tokens"`
+}
+
+// TokenEntry is one accepted token.
+type TokenEntry struct {
+	Name     string     `json:"name,omitempty"`
+	Revision int64      `json:"revision,omitempty"`
+	SHA256   string     `json:"sha256"`
+	NotAfter *time.Time `json:"notAfter,omitempty"`
+	Scopes   []string   `json:"scopes"`
+}
+
+// Allows reports whether the entry carries scope.
+func (e TokenEntry) Allows(scope string) bool { return slices.Contains(e.Scopes, scope) }
+
+// Hash is the hex SHA-256 of a token, as stored in the token file.
+func Hash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// FingerprintLength is how many hex characters of the hash a fingerprint keeps:
+// enough to tell tokens apart in logs and status, far too few to help guess one.
+const FingerprintLength = 12
+
+// Fingerprint is the short, safe-to-show identity of a token: the first
+// FingerprintLength hex characters of its SHA-256.
+func Fingerprint(token string) string { return FingerprintOfHash(Hash(token)) }
+
+// FingerprintOfHash shortens a hex SHA-256 to a fingerprint.
+func FingerprintOfHash(hash string) string {
+	if len(hash) < FingerprintLength {
+		return hash
+	}
+	return hash[:FingerprintLength]
+}
+
+// NewToken returns a fresh token: TokenPrefix followed by 256 bits from
+// crypto/rand, base64url-encoded without padding.
+func NewToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generating token: %w", err)
+	}
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// ParseTokenFile decodes and validates a token file.
+func ParseTokenFile(raw []byte) (*TokenFile, error) {
+	var f TokenFile
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, fmt.Errorf("decoding token file: %w", err)
+	}
+	for i, e := range f.Tokens {
+		if len(e.SHA256) != sha256.Size*2 || strings.Trim(strings.ToLower(e.SHA256), "0123456789abcdef") != "" {
+			return nil, fmt.Errorf("token file entry %d (%s): sha256 must be 64 hex characters", i, e.Name)
+		}
+		for _, s := range e.Scopes {
+			if s != ScopeRead && s != ScopeWrite {
+				return nil, fmt.Errorf("token file entry %d (%s): unknown scope %q", i, e.Name, s)
+			}
+		}
+	}
+	return &f, nil
+}
+
+// Marshal encodes a token file deterministically (entries in the given order).
+func (f *TokenFile) Marshal() ([]byte, error) {
+	if f.Tokens == nil {
+		f.Tokens = []TokenEntry{}
+	}
+	return json.MarshalIndent(f, "", "  ")
+}

@@ -1,0 +1,173 @@
+// Package config is the tenant configuration file of the SCIM server: the
+// contract between the operator, which renders it from a ScimTenant into a
+// ConfigMap, and cmd/scimserver, which reads it at start-up.
+//
+// The file is JSON (tenant.json in the mounted ConfigMap). Every field has a
+// default so that a server started without a file serves users and groups at
+// /scim/v2 with no extensions and no rate limit.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// FileName is the key of the tenant configuration in its ConfigMap.
+const FileName = "tenant.json"
+
+// DefaultBasePath is where the SCIM API is served when no base path or
+// external URL says otherwise.
+const DefaultBasePath = "/scim/v2"
+
+// Tenant configures one SCIM service.
+type Tenant struct {
+	// ExternalURL is the Tenant URL the admin pastes into Entra, for example
+	// https://scim.example.com/acme/scim/v2. It is used for meta.location and
+	// $ref values. Empty means "derive from the request's Host".
+	ExternalURL string `json:"externalURL,omitempty"`
+	// BasePath is the path prefix the SCIM API is served under, for example
+	// /acme/scim/v2. Empty means the path of ExternalURL, or DefaultBasePath.
+	BasePath string `json:"basePath,omitempty"`
+	// Groups switches the /Groups resource type on. Some apps provision users
+	// only; with Groups false /Groups answers filters with an empty list (Entra's
+	// Test Connection probes it) and refuses writes.
+	Groups bool `json:"groups"`
+	// RequiredUserAttributes are attribute paths (name.givenName,
+	// emails[type eq "work"].value, urn:...:User:department) that a create or
+	// replace of a user must carry.
+	RequiredUserAttributes []string `json:"requiredUserAttributes,omitempty"`
+	// Extensions are custom user schema extensions served in /Schemas.
+	Extensions []Extension `json:"extensions,omitempty"`
+	// RateLimit limits requests per second for the tenant; nil means unlimited.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+}
+
+// Extension is a custom schema extension of the User resource.
+type Extension struct {
+	// URN is the schema id, e.g. urn:ietf:params:scim:schemas:extension:acme:2.0:User.
+	URN         string      `json:"urn"`
+	Name        string      `json:"name,omitempty"`
+	Description string      `json:"description,omitempty"`
+	Required    bool        `json:"required,omitempty"`
+	Attributes  []Attribute `json:"attributes"`
+}
+
+// Attribute types a custom extension attribute may have (RFC 7643 §2.3).
+const (
+	TypeString    = "string"
+	TypeBoolean   = "boolean"
+	TypeInteger   = "integer"
+	TypeDecimal   = "decimal"
+	TypeDateTime  = "dateTime"
+	TypeReference = "reference"
+)
+
+// Attribute is one attribute of a custom extension.
+type Attribute struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	MultiValued bool   `json:"multiValued,omitempty"`
+	CaseExact   bool   `json:"caseExact,omitempty"`
+	Required    bool   `json:"required,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// RateLimit is a token bucket: RequestsPerSecond sustained, Burst at once.
+type RateLimit struct {
+	RequestsPerSecond int32 `json:"requestsPerSecond"`
+	Burst             int32 `json:"burst,omitempty"`
+}
+
+// Default is the configuration of a server started without a file.
+func Default() *Tenant { return &Tenant{Groups: true} }
+
+// Load reads and validates a tenant file. A missing path yields Default().
+func Load(path string) (*Tenant, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading tenant config: %w", err)
+	}
+	return Parse(raw)
+}
+
+// Parse decodes and validates a tenant file's contents.
+func Parse(raw []byte) (*Tenant, error) {
+	t := Default()
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(t); err != nil {
+		return nil, fmt.Errorf("decoding tenant config: %w", err)
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+var (
+	urnPattern      = regexp.MustCompile(`^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[A-Za-z0-9()+,\-.:=@;$_!*'%/?#]+$`)
+	attrNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+)
+
+// Validate reports the first problem that would make the server misbehave.
+func (t *Tenant) Validate() error {
+	if t.ExternalURL != "" {
+		u, err := url.Parse(t.ExternalURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("externalURL %q must be an absolute http(s) URL", t.ExternalURL)
+		}
+	}
+	if t.BasePath != "" && !strings.HasPrefix(t.BasePath, "/") {
+		return fmt.Errorf("basePath %q must start with /", t.BasePath)
+	}
+	seen := map[string]bool{}
+	for _, ext := range t.Extensions {
+		if !urnPattern.MatchString(ext.URN) {
+			return fmt.Errorf("extension urn %q is not a URN", ext.URN)
+		}
+		if seen[strings.ToLower(ext.URN)] {
+			return fmt.Errorf("extension urn %q is declared twice", ext.URN)
+		}
+		seen[strings.ToLower(ext.URN)] = true
+		names := map[string]bool{}
+		for _, a := range ext.Attributes {
+			if !attrNamePattern.MatchString(a.Name) {
+				return fmt.Errorf("extension %s: attribute name %q is not a SCIM attribute name", ext.URN, a.Name)
+			}
+			if names[strings.ToLower(a.Name)] {
+				return fmt.Errorf("extension %s: attribute %q is declared twice", ext.URN, a.Name)
+			}
+			names[strings.ToLower(a.Name)] = true
+			switch a.Type {
+			case TypeString, TypeBoolean, TypeInteger, TypeDecimal, TypeDateTime, TypeReference:
+			default:
+				return fmt.Errorf("extension %s: attribute %q has unknown type %q", ext.URN, a.Name, a.Type)
+			}
+		}
+	}
+	if r := t.RateLimit; r != nil && r.RequestsPerSecond <= 0 {
+		return fmt.Errorf("rateLimit.requestsPerSecond must be positive")
+	}
+	return nil
+}
+
+// ServedBasePath is the path prefix the API is served under.
+func (t *Tenant) ServedBasePath() string {
+	p := t.BasePath
+	if p == "" && t.ExternalURL != "" {
+		if u, err := url.Parse(t.ExternalURL); err == nil {
+			p = u.Path
+		}
+	}
+	if p == "" {
+		p = DefaultBasePath
+	}
+	return strings.TrimRight(p, "/")
+}
