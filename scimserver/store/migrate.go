@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order; migration i brings PRAGMA user_version
+// from i to i+1. Append only: never edit a migration that has shipped.
+var migrations = []string{
+	// 1: resources and members.
+	`
+CREATE TABLE resources (
+	rid                 INTEGER PRIMARY KEY,  -- surrogate key: creation order, compact member rows
+	kind                TEXT    NOT NULL,
+	id                  TEXT    NOT NULL,
+	doc                 TEXT    NOT NULL,     -- JSON document
+	created             INTEGER NOT NULL,     -- Unix nanoseconds, UTC
+	last_modified       INTEGER NOT NULL,
+	version             INTEGER NOT NULL,
+	user_name_folded    TEXT,                 -- users: unicode-folded userName
+	external_id         TEXT,                 -- exact; not unique (Entra maps mailNickname to it)
+	display_name        TEXT,                 -- as sent; member display and GroupRef
+	display_name_folded TEXT                  -- unicode-folded displayName
+);
+CREATE UNIQUE INDEX resources_id ON resources (kind, id);
+-- (kind) entries end in rid: lists in creation order without a sort.
+CREATE INDEX resources_kind ON resources (kind);
+CREATE UNIQUE INDEX resources_user_name ON resources (kind, user_name_folded);
+CREATE INDEX resources_external_id ON resources (kind, external_id);
+CREATE INDEX resources_display_name ON resources (kind, display_name_folded);
+-- Group displayName is unique; user displayName is not.
+CREATE UNIQUE INDEX resources_group_name ON resources (display_name_folded) WHERE kind = 'Group';
+
+CREATE TABLE members (
+	group_rid  INTEGER NOT NULL REFERENCES resources (rid) ON DELETE CASCADE,
+	member_rid INTEGER NOT NULL REFERENCES resources (rid) ON DELETE CASCADE,
+	PRIMARY KEY (group_rid, member_rid)
+) WITHOUT ROWID;
+CREATE INDEX members_member ON members (member_rid, group_rid);
+`,
+}
+
+// migrate brings the database to the latest schema, one transaction per
+// migration, so a crash mid-way leaves a consistent, resumable state.
+func migrate(ctx context.Context, db *sql.DB) error {
+	for {
+		var v int
+		if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+			return fmt.Errorf("store: read schema version: %w", err)
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("store: database schema version %d is newer than this binary (%d)", v, len(migrations))
+		}
+		if v == len(migrations) {
+			return nil
+		}
+		if err := applyMigration(ctx, db, v); err != nil {
+			return err
+		}
+	}
+}
+
+func applyMigration(ctx context.Context, db *sql.DB, v int) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// Re-read under the write lock: another process may have migrated since.
+	var cur int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&cur); err != nil {
+		return err
+	}
+	if cur != v {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		return fmt.Errorf("store: migration %d: %w", v+1, err)
+	}
+	// user_version lives in the database header and commits with the tx.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+		return fmt.Errorf("store: migration %d: %w", v+1, err)
+	}
+	return tx.Commit()
+}

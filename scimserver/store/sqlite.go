@@ -1,0 +1,140 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"time"
+
+	_ "modernc.org/sqlite" // pure Go driver "sqlite": keeps the image static
+)
+
+// SQLite is the embedded Store: one SQLite file in WAL mode. All writes go
+// through a single connection (SQLite allows one writer at a time anyway, and
+// queueing in Go is cheaper than retrying on SQLITE_BUSY); reads use a pool
+// and see committed snapshots concurrently with the writer.
+type SQLite struct {
+	w     *sql.DB // exactly one connection; every write transaction
+	r     *sql.DB // read pool, query_only
+	now   func() time.Time
+	stmts stmts
+}
+
+var _ Store = (*SQLite)(nil)
+
+type options struct {
+	now         func() time.Time
+	readConns   int
+	synchronous string
+	busyTimeout time.Duration
+}
+
+// Option configures OpenSQLite.
+type Option func(*options)
+
+// WithClock sets the clock used for created and lastModified (tests).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithReadConns sets the size of the read connection pool.
+func WithReadConns(n int) Option { return func(o *options) { o.readConns = n } }
+
+// WithSynchronous sets PRAGMA synchronous (default NORMAL). In WAL mode
+// NORMAL survives a process crash (kill -9) but a power loss or kernel panic
+// may roll back the last transactions; FULL fsyncs the WAL on every commit
+// and survives those too, at the price of one fsync per write.
+func WithSynchronous(mode string) Option { return func(o *options) { o.synchronous = mode } }
+
+// WithBusyTimeout sets how long a connection waits for a lock held by
+// another process (e.g. a backup tool) before failing.
+func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
+
+// OpenSQLite opens (creating if needed) the database at path and migrates it
+// to the current schema.
+func OpenSQLite(path string, opts ...Option) (*SQLite, error) {
+	o := options{
+		now:         time.Now,
+		readConns:   max(4, runtime.GOMAXPROCS(0)),
+		synchronous: "NORMAL",
+		busyTimeout: 5 * time.Second,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	switch o.synchronous {
+	case "OFF", "NORMAL", "FULL", "EXTRA":
+	default:
+		return nil, fmt.Errorf("store: invalid synchronous mode %q", o.synchronous)
+	}
+
+	w, err := sql.Open("sqlite", dsn(path, o, false))
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	ctx := context.Background()
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, err
+	}
+	var mode string
+	if err := w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		w.Close()
+		return nil, fmt.Errorf("store: %s: journal_mode is %q, want wal (%v)", path, mode, err)
+	}
+
+	r, err := sql.Open("sqlite", dsn(path, o, true))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(o.readConns)
+	r.SetMaxIdleConns(o.readConns)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+
+	s := &SQLite{w: w, r: r, now: o.now}
+	if err := s.stmts.prepare(ctx, w, r); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// dsn builds the modernc.org/sqlite connection string. Pragmas in the DSN
+// run on every new connection, so pooled connections are all configured.
+func dsn(path string, o options, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+o.synchronous+")")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		// Take the write lock at BEGIN so a transaction never fails
+		// half-way with SQLITE_BUSY when another process holds it.
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Ping checks both the write connection and the read pool.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return err
+	}
+	var one int
+	return s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+// Close closes the store. Closing the last connection checkpoints the WAL.
+func (s *SQLite) Close() error {
+	s.stmts.close()
+	return errors.Join(s.r.Close(), s.w.Close())
+}

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// Column list shared by every query that builds a Resource (see scanResource).
+const resCols = `rid, id, doc, created, last_modified, version`
+
+// stmts are prepared once: parsing SQL costs more than running these
+// index lookups. Write statements are bound to the writer connection and
+// used inside transactions through tx.StmtContext.
+type stmts struct {
+	// writer
+	insert, forUpdate, update, deleteRes       *sql.Stmt
+	addMember, userExists, removeMember, clear *sql.Stmt
+	// readers
+	get, members *sql.Stmt
+	lookup       map[string]*sql.Stmt // by Lookup.Attr
+	all          []*sql.Stmt
+}
+
+func (s *stmts) prepare(ctx context.Context, w, r *sql.DB) error {
+	var errs []error
+	p := func(db *sql.DB, q string) *sql.Stmt {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("store: prepare %q: %w", q, err))
+			return nil
+		}
+		s.all = append(s.all, st)
+		return st
+	}
+	s.insert = p(w, `INSERT INTO resources
+		(kind, id, doc, created, last_modified, version, user_name_folded, external_id, display_name, display_name_folded)
+		VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`)
+	s.forUpdate = p(w, `SELECT `+resCols+` FROM resources WHERE kind = ? AND id = ?`)
+	s.update = p(w, `UPDATE resources SET doc = ?, last_modified = ?, version = ?,
+		user_name_folded = ?, external_id = ?, display_name = ?, display_name_folded = ? WHERE rid = ?`)
+	s.deleteRes = p(w, `DELETE FROM resources WHERE kind = ? AND id = ?`)
+	s.addMember = p(w, `INSERT OR IGNORE INTO members (group_rid, member_rid)
+		SELECT ?, rid FROM resources WHERE kind = 'User' AND id = ?`)
+	s.userExists = p(w, `SELECT 1 FROM resources WHERE kind = 'User' AND id = ?`)
+	s.removeMember = p(w, `DELETE FROM members WHERE group_rid = ?
+		AND member_rid = (SELECT rid FROM resources WHERE kind = 'User' AND id = ?)`)
+	s.clear = p(w, `DELETE FROM members WHERE group_rid = ?`)
+
+	s.get = p(r, `SELECT `+resCols+` FROM resources WHERE kind = ? AND id = ?`)
+	s.members = p(r, memberQuery(`m.group_rid = ?`))
+	s.lookup = map[string]*sql.Stmt{}
+	for attr, col := range lookupCols {
+		s.lookup[attr] = p(r, `SELECT `+resCols+` FROM resources WHERE kind = ? AND `+col+` = ? ORDER BY rid`)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *stmts) close() {
+	for _, st := range s.all {
+		st.Close()
+	}
+}
+
+// lookupCols maps a Lookup.Attr to its indexed column. userName and
+// displayName are case-insensitive in SCIM, so they are compared folded.
+var lookupCols = map[string]string{
+	"id":          "id",
+	"userName":    "user_name_folded",
+	"externalId":  "external_id",
+	"displayName": "display_name_folded",
+}
+
+// memberQuery selects group_rid, member id and display for the groups
+// selected by where (on members m).
+func memberQuery(where string) string {
+	return `SELECT m.group_rid, r.id, r.display_name FROM members m
+		JOIN resources r ON r.rid = m.member_rid
+		WHERE ` + where + ` ORDER BY m.group_rid, m.member_rid`
+}

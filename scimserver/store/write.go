@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"modernc.org/sqlite"
+
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
+)
+
+// indexed holds the column values derived from a document.
+type indexed struct {
+	userName, externalID, displayName, displayFolded any // string or nil (NULL)
+}
+
+func indexOf(kind Kind, doc map[string]any) indexed {
+	var ix indexed
+	str := func(k string) (string, bool) {
+		s, ok := doc[k].(string)
+		return s, ok && s != ""
+	}
+	if kind == User {
+		if s, ok := str("userName"); ok {
+			ix.userName = fold(s)
+		}
+	}
+	if s, ok := str("externalId"); ok {
+		ix.externalID = s
+	}
+	if s, ok := str("displayName"); ok {
+		ix.displayName = s
+		ix.displayFolded = fold(s)
+	}
+	return ix
+}
+
+func checkKind(kind Kind) error {
+	if kind != User && kind != Group {
+		return fmt.Errorf("store: unknown kind %q", kind)
+	}
+	return nil
+}
+
+// Create inserts r (and, for a group, its members) in one transaction and
+// sets r.Created, r.LastModified and r.Version.
+func (s *SQLite) Create(ctx context.Context, r *Resource) error {
+	if err := checkKind(r.Kind); err != nil {
+		return err
+	}
+	if r.ID == "" {
+		return errors.New("store: Create without an id")
+	}
+	if r.Kind == User && len(r.Members) > 0 {
+		return errors.New("store: a User has no members")
+	}
+	doc, err := json.Marshal(r.Doc)
+	if err != nil {
+		return fmt.Errorf("store: encode document: %w", err)
+	}
+	now := s.now().UTC()
+	ix := indexOf(r.Kind, r.Doc)
+
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.StmtContext(ctx, s.stmts.insert).ExecContext(ctx,
+		string(r.Kind), r.ID, doc, now.UnixNano(), now.UnixNano(),
+		ix.userName, ix.externalID, ix.displayName, ix.displayFolded)
+	if err != nil {
+		return conflict(err, r.Kind, r.ID, r.Doc)
+	}
+	if len(r.Members) > 0 {
+		rid, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if err := s.applyMemberOps(ctx, tx, rid, []MemberOp{{Kind: MemberAdd, Members: r.Members}}); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	r.Created, r.LastModified, r.Version = now, now, 1
+	return nil
+}
+
+// Update reads the current resource, calls mutate and writes its result, all
+// in one write transaction: writes are serialised, so concurrent updates of
+// one resource never lose each other's changes. cur.Members is not loaded
+// (member changes are deltas, see MemberOp). A nil doc from mutate keeps the
+// current document. The returned Resource has no Members.
+func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
+	mutate func(cur *Resource) (map[string]any, []MemberOp, error)) (*Resource, error) {
+	if err := checkKind(kind); err != nil {
+		return nil, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	cur, rid, err := scanResource(kind, tx.StmtContext(ctx, s.stmts.forUpdate).QueryRowContext(ctx, string(kind), id))
+	if err != nil {
+		return nil, err
+	}
+	doc, ops, err := mutate(cur)
+	if err != nil {
+		return nil, err
+	}
+	if doc == nil {
+		doc = cur.Doc
+	}
+	if kind == User && len(ops) > 0 {
+		return nil, errors.New("store: a User has no members")
+	}
+	enc, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode document: %w", err)
+	}
+	now := s.now().UTC()
+	ix := indexOf(kind, doc)
+	if _, err := tx.StmtContext(ctx, s.stmts.update).ExecContext(ctx,
+		enc, now.UnixNano(), cur.Version+1,
+		ix.userName, ix.externalID, ix.displayName, ix.displayFolded, rid); err != nil {
+		return nil, conflict(err, kind, id, doc)
+	}
+	if err := s.applyMemberOps(ctx, tx, rid, ops); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return &Resource{Kind: kind, ID: id, Doc: doc, Created: cur.Created, LastModified: now, Version: cur.Version + 1}, nil
+}
+
+// applyMemberOps applies ops in order, one row per member, so a large group
+// costs only the rows that change.
+func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, ops []MemberOp) error {
+	var add, exists, remove *sql.Stmt
+	for _, op := range ops {
+		switch op.Kind {
+		case MemberAdd:
+			if add == nil {
+				add = tx.StmtContext(ctx, s.stmts.addMember)
+				exists = tx.StmtContext(ctx, s.stmts.userExists)
+			}
+			for _, m := range op.Members {
+				res, err := add.ExecContext(ctx, group, m.Value)
+				if err != nil {
+					return err
+				}
+				if n, err := res.RowsAffected(); err != nil {
+					return err
+				} else if n == 1 {
+					continue
+				}
+				// Nothing inserted: already a member (fine) or no such user.
+				var one int
+				switch err := exists.QueryRowContext(ctx, m.Value).Scan(&one); {
+				case errors.Is(err, sql.ErrNoRows):
+					return scimerr.BadRequest(scimerr.InvalidValue, "member %q is not an existing User", m.Value)
+				case err != nil:
+					return err
+				}
+			}
+		case MemberRemove:
+			if remove == nil {
+				remove = tx.StmtContext(ctx, s.stmts.removeMember)
+			}
+			for _, m := range op.Members {
+				// Removing a non-member is not an error.
+				if _, err := remove.ExecContext(ctx, group, m.Value); err != nil {
+					return err
+				}
+			}
+		case MemberClear:
+			if _, err := tx.StmtContext(ctx, s.stmts.clear).ExecContext(ctx, group); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("store: unknown member operation %q", op.Kind)
+		}
+	}
+	return nil
+}
+
+// Delete removes the resource. Foreign keys cascade: a deleted user leaves
+// every group and a deleted group drops its member rows.
+func (s *SQLite) Delete(ctx context.Context, kind Kind, id string) error {
+	if err := checkKind(kind); err != nil {
+		return err
+	}
+	res, err := s.stmts.deleteRes.ExecContext(ctx, string(kind), id)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SQLite extended result codes for constraint violations.
+const (
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+)
+
+// conflict turns a uniqueness violation into a 409 naming the attribute and
+// value; other errors pass through.
+func conflict(err error, kind Kind, id string, doc map[string]any) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) || (se.Code() != sqliteConstraintUnique && se.Code() != sqliteConstraintPrimaryKey) {
+		return err
+	}
+	msg := se.Error()
+	switch {
+	case strings.Contains(msg, "user_name_folded"):
+		return scimerr.Conflict("userName %q is already taken by another %s", doc["userName"], kind)
+	case strings.Contains(msg, "display_name_folded"):
+		return scimerr.Conflict("displayName %q is already taken by another %s", doc["displayName"], kind)
+	case strings.Contains(msg, "resources.id"):
+		return scimerr.Conflict("id %q is already taken by another %s", id, kind)
+	}
+	return err
+}
