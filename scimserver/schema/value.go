@@ -1,0 +1,316 @@
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
+)
+
+// NormalizeValue coerces one attribute's value as a client sent it (v
+// decoded with UseNumber) into its document form. With sub nil the value is
+// the whole attribute (an array for multi-valued attributes; a single
+// element is wrapped), otherwise a value of that sub-attribute. A nil result
+// means "absent": the caller removes the attribute.
+//
+// Coercions, each for an Entra shape (contract §2.4, §2.9, §2.10, §6):
+//   - booleans accept "true"/"false" in any case ("True" from Entra);
+//   - the enterprise manager becomes {"value": id} from a string,
+//     {"value": id, ...} or [{"value": id, "$ref": ...}]; "" or
+//     {"value": ""} mean absent;
+//   - a roles element that is a JSON string starting with '{', or whose
+//     "value" is such a string, is decoded (see decodeRole);
+//   - an element of a multi-valued complex attribute given as a bare string
+//     becomes {"value": s};
+//   - numbers sent for string attributes are kept as their text; numeric
+//     strings are accepted for integer and decimal attributes.
+//
+// Unknown and read-only sub-attributes are dropped. Wrong types are 400
+// invalidValue naming the attribute.
+func (rt *ResourceType) NormalizeValue(ext string, attr, sub *Attribute, v any) (any, error) {
+	name := attr.Name
+	if ext != "" {
+		name = ext + ":" + name
+	}
+	if sub != nil {
+		if IsManager(attr) {
+			if sub.Name != "value" {
+				return nil, nil // only the id is stored; $ref is computed
+			}
+		}
+		return normSingle(sub, v, name+"."+sub.Name)
+	}
+	return normAttr(attr, v, name)
+}
+
+func normAttr(a *Attribute, v any, name string) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if IsManager(a) {
+		return normManager(v, name)
+	}
+	if !a.MultiValued {
+		return normSingle(a, v, name)
+	}
+	items, ok := v.([]any)
+	if !ok {
+		items = []any{v}
+	}
+	out := make([]any, 0, len(items))
+	for i, it := range items {
+		n, err := normSingle(a, it, fmt.Sprintf("%s[%d]", name, i))
+		if err != nil {
+			return nil, err
+		}
+		if n != nil {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// normSingle normalises one value of a (one element when a is multi-valued).
+func normSingle(a *Attribute, v any, name string) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if a.Type != TypeComplex {
+		return normScalar(a, v, name)
+	}
+	if IsRoles(a) {
+		v = decodeRole(v)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		s, isStr := v.(string)
+		switch {
+		case isStr && s == "":
+			return nil, nil
+		case isStr && a.MultiValued && a.Sub("value") != nil:
+			m = map[string]any{"value": s}
+		default:
+			return nil, scimerr.BadRequest(scimerr.InvalidValue, "attribute %q: expected a JSON object, got %s", name, describe(v))
+		}
+	}
+	out := make(map[string]any, len(m))
+	for k, sv := range m {
+		s := a.Sub(k)
+		if s == nil || s.ReadOnly() {
+			continue
+		}
+		n, err := normSingle(s, sv, name+"."+s.Name)
+		if err != nil {
+			return nil, err
+		}
+		if n != nil {
+			out[s.Name] = n
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// normManager accepts every manager shape of contract §2.9 and returns
+// {"value": id} or nil.
+func normManager(v any, name string) (any, error) {
+	switch t := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		if t == "" {
+			return nil, nil
+		}
+		return map[string]any{"value": t}, nil
+	case json.Number:
+		return map[string]any{"value": string(t)}, nil
+	case []any:
+		if len(t) == 0 {
+			return nil, nil
+		}
+		if len(t) > 1 {
+			return nil, scimerr.BadRequest(scimerr.InvalidValue, "attribute %q: a user has one manager, got %d", name, len(t))
+		}
+		return normManager(t[0], name)
+	case map[string]any:
+		var id any
+		for k, x := range t {
+			if strings.EqualFold(k, "value") {
+				id = x
+			}
+		}
+		switch x := id.(type) {
+		case nil:
+			return nil, nil
+		case string:
+			return normManager(x, name)
+		case json.Number:
+			return normManager(x, name)
+		}
+		return nil, scimerr.BadRequest(scimerr.InvalidValue, "attribute %q: manager.value must be the manager's id as a string, got %s", name, describe(id))
+	}
+	return nil, scimerr.BadRequest(scimerr.InvalidValue, "attribute %q: expected the manager's id or {\"value\": id}, got %s", name, describe(v))
+}
+
+// decodeRole handles contract §2.10: Entra's SingleAppRoleAssignment PATCH
+// sends roles as [{"value": "{\"id\":...,\"value\":\"25\",\"displayName\":\"Role1234\"}"}].
+// We decode the embedded JSON so PATCH stores what POST would have stored:
+// its "value" becomes value, "displayName" (or "display") display, "type"
+// and "primary" carry over, and the Entra app role "id" is used as value only
+// when the object has no value (roles has no id sub-attribute). Sub-attributes
+// sent beside the string win over the embedded ones. A string that is not a
+// JSON object is kept verbatim as the value: we store what was sent.
+func decodeRole(v any) any {
+	var outer map[string]any
+	var s string
+	switch t := v.(type) {
+	case string:
+		s = t
+	case map[string]any:
+		for k, x := range t {
+			if strings.EqualFold(k, "value") {
+				s, _ = x.(string)
+			}
+		}
+		outer = t
+	default:
+		return v
+	}
+	trimmed := strings.TrimSpace(s)
+	if !strings.HasPrefix(trimmed, "{") {
+		return v
+	}
+	dec := json.NewDecoder(strings.NewReader(trimmed))
+	dec.UseNumber()
+	var inner map[string]any
+	if err := dec.Decode(&inner); err != nil || dec.More() {
+		return v
+	}
+	role := map[string]any{}
+	var id any
+	for k, x := range inner {
+		switch strings.ToLower(k) {
+		case "value":
+			role["value"] = x
+		case "displayname", "display":
+			role["display"] = x
+		case "type":
+			role["type"] = x
+		case "primary":
+			role["primary"] = x
+		case "id":
+			id = x
+		}
+	}
+	if role["value"] == nil && id != nil {
+		role["value"] = id
+	}
+	for k, x := range outer {
+		if !strings.EqualFold(k, "value") {
+			role[k] = x
+		}
+	}
+	return role
+}
+
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+func normScalar(a *Attribute, v any, name string) (any, error) {
+	if s, ok := v.(string); ok && s == "" {
+		return nil, nil
+	}
+	bad := func(want string) error {
+		return scimerr.BadRequest(scimerr.InvalidValue, "attribute %q: expected %s, got %s", name, want, describe(v))
+	}
+	switch a.Type {
+	case TypeString, TypeReference, TypeBinary:
+		switch t := v.(type) {
+		case string:
+			return t, nil
+		case json.Number:
+			// Lenient: an employeeNumber sent as 701984 is kept as "701984".
+			return string(t), nil
+		case float64:
+			return strconv.FormatFloat(t, 'f', -1, 64), nil
+		}
+		return nil, bad("a string")
+	case TypeBoolean:
+		switch t := v.(type) {
+		case bool:
+			return t, nil
+		case string:
+			if strings.EqualFold(t, "true") {
+				return true, nil
+			}
+			if strings.EqualFold(t, "false") {
+				return false, nil
+			}
+		}
+		return nil, bad("a boolean (true or false)")
+	case TypeInteger:
+		var s string
+		switch t := v.(type) {
+		case json.Number:
+			s = string(t)
+		case string:
+			s = strings.TrimSpace(t)
+		case float64:
+			if t == math.Trunc(t) && math.Abs(t) < 1<<53 {
+				return json.Number(strconv.FormatInt(int64(t), 10)), nil
+			}
+		case int:
+			return json.Number(strconv.Itoa(t)), nil
+		}
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return json.Number(strconv.FormatInt(n, 10)), nil
+		}
+		return nil, bad("an integer")
+	case TypeDecimal:
+		switch t := v.(type) {
+		case json.Number:
+			if jsonNumber.MatchString(string(t)) {
+				return t, nil
+			}
+		case string:
+			if s := strings.TrimSpace(t); jsonNumber.MatchString(s) {
+				return json.Number(s), nil
+			}
+		case float64:
+			if !math.IsNaN(t) && !math.IsInf(t, 0) {
+				return json.Number(strconv.FormatFloat(t, 'g', -1, 64)), nil
+			}
+		case int:
+			return json.Number(strconv.Itoa(t)), nil
+		}
+		return nil, bad("a decimal number")
+	case TypeDateTime:
+		if s, ok := v.(string); ok {
+			if _, err := ParseDateTime(s); err == nil {
+				return s, nil // stored as sent
+			}
+		}
+		return nil, bad("an xsd:dateTime such as \"2026-01-05T10:00:00Z\"")
+	}
+	return nil, bad("a value of type " + a.Type)
+}
+
+// ParseDateTime parses an xsd:dateTime (RFC 7643 §2.3.5): RFC 3339 with an
+// optional fraction; a missing zone is read as UTC.
+func ParseDateTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02T15:04:05.999999999", s)
+}
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
