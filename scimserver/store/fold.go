@@ -8,7 +8,8 @@ import (
 
 // fold returns a key that is equal for two strings exactly when
 // strings.EqualFold says they are equal: every rune is replaced by the
-// smallest rune of its simple case-folding orbit. SQLite's lower() only folds
+// smallest rune of its simple case-folding orbit (ASCII letters: the
+// lower-case one). SQLite's lower() only folds
 // ASCII, so the key is computed here and stored in an indexed column.
 func fold(s string) string {
 	ascii := true
@@ -42,6 +43,11 @@ func foldRune(r rune) rune {
 		if f < min {
 			min = f
 		}
+	}
+	// Orbits reaching ASCII (K, k and the Kelvin sign; S, s and long s)
+	// must land where the ASCII fast path does: on the lower-case letter.
+	if 'A' <= min && min <= 'Z' {
+		return min + 'a' - 'A'
 	}
 	return min
 }
