@@ -1,0 +1,66 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// queryPlan returns EXPLAIN QUERY PLAN's detail lines for q.
+func queryPlan(t *testing.T, s *SQLite, q string, args ...any) string {
+	t.Helper()
+	rows, err := s.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, detail)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// The hot lookups must be index searches, never table scans.
+func TestQueriesUseIndexes(t *testing.T) {
+	s, _ := openTest(t)
+	mustCreate(t, s, userRes("u1", "a"), groupRes("g", "G", "u1"))
+	sel := `SELECT ` + resCols + ` FROM resources WHERE kind = ? AND `
+	tests := []struct {
+		name, query string
+		args        []any
+		want        []string // substrings every one of which must appear
+	}{
+		{"id", sel + lookupCols["id"] + ` = ? ORDER BY rid`, []any{"User", "u1"}, []string{"SEARCH resources USING INDEX resources_id (kind=? AND id=?)"}},
+		{"userName", sel + lookupCols["userName"] + ` = ? ORDER BY rid`, []any{"User", "a"}, []string{"SEARCH resources USING INDEX resources_user_name (kind=? AND user_name_folded=?)"}},
+		{"externalId", sel + lookupCols["externalId"] + ` = ? ORDER BY rid`, []any{"User", "x"}, []string{"SEARCH resources USING INDEX resources_external_id (kind=? AND external_id=?)"}},
+		{"displayName", sel + lookupCols["displayName"] + ` = ? ORDER BY rid`, []any{"Group", "g"}, []string{"SEARCH resources USING INDEX resources_display_name (kind=? AND display_name_folded=?)"}},
+		{"list page", `SELECT ` + resCols + ` FROM resources WHERE kind = ? ORDER BY rid LIMIT ? OFFSET ?`, []any{"User", 10, 0}, []string{"SEARCH resources USING INDEX resources_kind (kind=?)"}},
+		{"members of group", memberQuery(`m.group_rid = ?`), []any{1}, []string{"SEARCH m USING PRIMARY KEY (group_rid=?)", "SEARCH r USING INTEGER PRIMARY KEY (rowid=?)"}},
+		{"add member", `SELECT ?, rid FROM resources WHERE kind = 'User' AND id = ?`, []any{1, "u1"}, []string{"SEARCH resources USING COVERING INDEX resources_id (kind=? AND id=?)"}},
+		{"groups of users", `SELECT u.id, g.id, g.display_name FROM resources u
+			JOIN members m ON m.member_rid = u.rid JOIN resources g ON g.rid = m.group_rid
+			WHERE u.kind = 'User' AND u.id IN (SELECT value FROM json_each(?)) ORDER BY u.id, g.rid`, []any{`["u1"]`},
+			[]string{"USING COVERING INDEX resources_id (kind=? AND id=?)", "SEARCH m USING COVERING INDEX members_member (member_rid=?)", "SEARCH g USING INTEGER PRIMARY KEY (rowid=?)"}},
+		// Cascade on user delete finds the user's member rows by index.
+		{"cascade by member", `DELETE FROM members WHERE member_rid = ?`, []any{1}, []string{"SEARCH members USING COVERING INDEX members_member (member_rid=?)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := queryPlan(t, s, tc.query, tc.args...)
+			for _, w := range tc.want {
+				if !strings.Contains(plan, w) {
+					t.Errorf("plan lacks %q:\n%s", w, plan)
+				}
+			}
+			if strings.Contains(plan, "SCAN resources") || strings.Contains(plan, "SCAN m ") || strings.Contains(plan, "TEMP B-TREE FOR ORDER BY") && tc.name != "groups of users" {
+				t.Errorf("plan scans or sorts:\n%s", plan)
+			}
+		})
+	}
+}
