@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func userVersion(t *testing.T, s *SQLite) int {
+	t.Helper()
+	var v int
+	if err := s.w.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestMigrationsOnReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scim.db")
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, userRes("u1", "a"), groupRes("g", "G", "u1"))
+	if v := userVersion(t, s); v != len(migrations) {
+		t.Errorf("user_version %d, want %d", v, len(migrations))
+	}
+	s.Close()
+
+	// Reopening an up-to-date database applies nothing and keeps the data.
+	s, err = OpenSQLite(path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	if got := memberIDs(t, s, "g"); len(got) != 1 || got[0] != "u1" {
+		t.Errorf("members after reopen %v", got)
+	}
+	s.Close()
+
+	// A new migration is applied once, in order, on the next open.
+	saved := migrations
+	t.Cleanup(func() { migrations = saved })
+	migrations = append(saved[:len(saved):len(saved)], `CREATE TABLE extra (x INTEGER)`)
+	for range 2 {
+		s, err = OpenSQLite(path)
+		if err != nil {
+			t.Fatalf("open with a new migration: %v", err)
+		}
+		if v := userVersion(t, s); v != len(migrations) {
+			t.Errorf("user_version %d, want %d", v, len(migrations))
+		}
+		s.Close()
+	}
+
+	// A database from a newer binary is refused rather than misread.
+	migrations = saved
+	if _, err := OpenSQLite(path); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("open newer schema: %v", err)
+	}
+}
+
+func TestFailedMigrationRollsBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scim.db")
+	saved := migrations
+	t.Cleanup(func() { migrations = saved })
+	migrations = append(saved[:len(saved):len(saved)], `CREATE TABLE half (x INTEGER); SYNTAX ERROR HERE`)
+	if _, err := OpenSQLite(path); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("migration %d", len(migrations))) {
+		t.Fatalf("broken migration: %v", err)
+	}
+	migrations = saved
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v := userVersion(t, s); v != len(saved) {
+		t.Errorf("user_version %d after failed migration, want %d", v, len(saved))
+	}
+	var n int
+	if err := s.r.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM sqlite_schema WHERE name = 'half'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("half-applied migration left table (n=%d, %v)", n, err)
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s, _ := openTest(t)
+	for _, db := range []struct {
+		name string
+		q    func(string) string
+	}{{"writer", func(p string) string { return pragma(t, s.w.QueryRow, p) }}, {"reader", func(p string) string { return pragma(t, s.r.QueryRow, p) }}} {
+		if got := db.q("journal_mode"); got != "wal" {
+			t.Errorf("%s journal_mode %s", db.name, got)
+		}
+		if got := db.q("foreign_keys"); got != "1" {
+			t.Errorf("%s foreign_keys %s", db.name, got)
+		}
+		if got := db.q("synchronous"); got != "1" { // NORMAL
+			t.Errorf("%s synchronous %s", db.name, got)
+		}
+		if got := db.q("busy_timeout"); got != "5000" {
+			t.Errorf("%s busy_timeout %s", db.name, got)
+		}
+	}
+	if err := s.Ping(context.Background()); err != nil {
+		t.Error(err)
+	}
+	if _, err := OpenSQLite(filepath.Join(t.TempDir(), "x.db"), WithSynchronous("SOMETIMES")); err == nil {
+		t.Error("bad synchronous mode accepted")
+	}
+}
+
+func pragma(t *testing.T, queryRow func(string, ...any) *sql.Row, name string) string {
+	t.Helper()
+	var v string
+	if err := queryRow(`PRAGMA ` + name).Scan(&v); err != nil {
+		t.Fatalf("PRAGMA %s: %v", name, err)
+	}
+	return v
+}
