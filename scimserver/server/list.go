@@ -1,0 +1,402 @@
+package server
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/scim-operator/scim-operator/scimserver/filter"
+	"github.com/scim-operator/scim-operator/scimserver/schema"
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
+	"github.com/scim-operator/scim-operator/scimserver/store"
+)
+
+// listResponse is RFC 7644 §3.4.2's ListResponse. The counters are always
+// present as integers and Resources always an array (capital R): Entra
+// refuses anything else.
+type listResponse struct {
+	Schemas      []string `json:"schemas"`
+	TotalResults int      `json:"totalResults"`
+	StartIndex   int      `json:"startIndex"`
+	ItemsPerPage int      `json:"itemsPerPage"`
+	Resources    []any    `json:"Resources"`
+}
+
+// listParams is a list or search request, from the query or a SearchRequest.
+type listParams struct {
+	filter             string
+	sortBy, sortOrder  string
+	startIndex, count  int
+	attributes, exclAt []string
+}
+
+// paramsFromQuery reads list parameters; unknown ones (aadOptscim062020)
+// are ignored. Parameter names are matched case-insensitively.
+func paramsFromQuery(r *http.Request) (listParams, error) {
+	p := listParams{startIndex: 1, count: DefaultCount}
+	for k, vs := range r.URL.Query() {
+		if len(vs) == 0 {
+			continue
+		}
+		v := vs[0]
+		switch strings.ToLower(k) {
+		case "filter":
+			p.filter = v
+		case "sortby":
+			p.sortBy = v
+		case "sortorder":
+			p.sortOrder = v
+		case "startindex":
+			n, err := parseInt("startIndex", v)
+			if err != nil {
+				return p, err
+			}
+			p.startIndex = n
+		case "count":
+			n, err := parseInt("count", v)
+			if err != nil {
+				return p, err
+			}
+			p.count = n
+		case "attributes":
+			p.attributes = vs
+		case "excludedattributes":
+			p.exclAt = vs
+		}
+	}
+	p.clamp()
+	return p, nil
+}
+
+func parseInt(name, v string) (int, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil {
+		return 0, scimerr.BadRequest(scimerr.InvalidValue, "%s must be an integer, got %q", name, v)
+	}
+	if n > math.MaxInt32 {
+		n = math.MaxInt32
+	}
+	if n < math.MinInt32 {
+		n = math.MinInt32
+	}
+	return int(n), nil
+}
+
+// clamp applies RFC 7644 §3.4.2.4: startIndex < 1 means 1, a negative count
+// means 0, and count is capped at MaxCount.
+func (p *listParams) clamp() {
+	if p.startIndex < 1 {
+		p.startIndex = 1
+	}
+	if p.count < 0 {
+		p.count = 0
+	}
+	if p.count > MaxCount {
+		p.count = MaxCount
+	}
+}
+
+// paramsFromSearch reads a POST .search SearchRequest body.
+func paramsFromSearch(r *http.Request) (listParams, error) {
+	p := listParams{startIndex: 1, count: DefaultCount}
+	body, err := readObject(r)
+	if err != nil {
+		return p, err
+	}
+	for k, v := range body {
+		switch strings.ToLower(k) {
+		case "filter":
+			p.filter, err = searchString(k, v)
+		case "sortby":
+			p.sortBy, err = searchString(k, v)
+		case "sortorder":
+			p.sortOrder, err = searchString(k, v)
+		case "startindex":
+			p.startIndex, err = searchInt(k, v, 1)
+		case "count":
+			p.count, err = searchInt(k, v, DefaultCount)
+		case "attributes":
+			p.attributes, err = searchList(k, v)
+		case "excludedattributes":
+			p.exclAt, err = searchList(k, v)
+		}
+		if err != nil {
+			return p, err
+		}
+	}
+	p.clamp()
+	return p, nil
+}
+
+func searchString(k string, v any) (string, error) {
+	switch t := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return t, nil
+	}
+	return "", scimerr.BadRequest(scimerr.InvalidValue, "%s must be a string", k)
+}
+
+func searchInt(k string, v any, def int) (int, error) {
+	switch t := v.(type) {
+	case nil:
+		return def, nil
+	case json.Number:
+		return parseInt(k, t.String())
+	case string:
+		return parseInt(k, t)
+	}
+	return 0, scimerr.BadRequest(scimerr.InvalidValue, "%s must be an integer", k)
+}
+
+func searchList(k string, v any) ([]string, error) {
+	switch t := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return []string{t}, nil
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, e := range t {
+			s, ok := e.(string)
+			if !ok {
+				return nil, scimerr.BadRequest(scimerr.InvalidValue, "%s must be an array of strings", k)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, scimerr.BadRequest(scimerr.InvalidValue, "%s must be an array of strings", k)
+}
+
+// list handles GET /Users and GET /Groups.
+func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *schema.ResourceType) {
+	p, err := paramsFromQuery(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serveList(w, r, []*schema.ResourceType{rt}, p)
+}
+
+// search handles POST /Users/.search and POST /Groups/.search.
+func (s *Server) search(w http.ResponseWriter, r *http.Request, rt *schema.ResourceType) {
+	p, err := paramsFromSearch(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serveList(w, r, []*schema.ResourceType{rt}, p)
+}
+
+// rootSearch handles POST /.search over every served resource type.
+func (s *Server) rootSearch(w http.ResponseWriter, r *http.Request) {
+	p, err := paramsFromSearch(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serveList(w, r, s.reg.ResourceTypes(), p)
+}
+
+// compiledQuery is one resource type's share of a list request.
+type compiledQuery struct {
+	rt   *schema.ResourceType
+	q    store.Query
+	proj *projection
+	err  *error // first Match error, reported after List
+}
+
+func (s *Server) serveList(w http.ResponseWriter, r *http.Request, rts []*schema.ResourceType, p listParams) {
+	var expr filter.Expr
+	if strings.TrimSpace(p.filter) != "" {
+		var err error
+		if expr, err = filter.Parse(p.filter); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	ctx := r.Context()
+	resp := listResponse{Schemas: []string{schema.ListResponseURN}, StartIndex: p.startIndex, Resources: []any{}}
+	base := s.baseURL(r)
+
+	if len(rts) == 1 {
+		cq, err := s.compile(rts[0], expr, p)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		cq.q.StartIndex, cq.q.Count = p.startIndex, p.count
+		page, err := s.store.List(ctx, kindOf(cq.rt), cq.q)
+		if err == nil && *cq.err != nil {
+			err = *cq.err
+		}
+		if err != nil {
+			s.writeError(w, r, s.storeErr("list", cq.rt, "", err))
+			return
+		}
+		if err := s.appendPage(r, &resp, cq, page.Resources, base); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		resp.TotalResults = page.Total
+		resp.ItemsPerPage = len(resp.Resources)
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+
+	// Root search: gather every type's matches, order them together, page.
+	type hit struct {
+		cq  *compiledQuery
+		res *store.Resource
+	}
+	var hits []hit
+	var less func(a, b *store.Resource) bool
+	for _, rt := range rts {
+		cq, err := s.compile(rt, expr, p)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if less == nil {
+			less = cq.q.Less
+		}
+		cq.q.StartIndex, cq.q.Count = 1, 0
+		page, err := s.store.List(ctx, kindOf(rt), cq.q)
+		if err == nil && page.Total > 0 {
+			cq.q.Count = page.Total
+			page, err = s.store.List(ctx, kindOf(rt), cq.q)
+		}
+		if err == nil && *cq.err != nil {
+			err = *cq.err
+		}
+		if err != nil {
+			s.writeError(w, r, s.storeErr("list", rt, "", err))
+			return
+		}
+		for _, res := range page.Resources {
+			hits = append(hits, hit{cq, res})
+		}
+	}
+	if less != nil {
+		sort.SliceStable(hits, func(i, j int) bool { return less(hits[i].res, hits[j].res) })
+	}
+	resp.TotalResults = len(hits)
+	start := min(p.startIndex-1, len(hits))
+	end := min(start+p.count, len(hits))
+	for _, h := range hits[start:end] {
+		if err := s.appendPage(r, &resp, h.cq, []*store.Resource{h.res}, base); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	resp.ItemsPerPage = len(resp.Resources)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) appendPage(r *http.Request, resp *listResponse, cq *compiledQuery, res []*store.Resource, base string) error {
+	groups, err := s.groupsFor(r.Context(), cq.rt, cq.proj, res...)
+	if err != nil {
+		return err
+	}
+	for _, x := range res {
+		if cq.q.Members && x.Members == nil {
+			x.Members = []store.Member{}
+		}
+		if !cq.wantMembers() {
+			x.Members = nil
+		}
+		resp.Resources = append(resp.Resources, s.render(cq.rt, x, view{base: base, proj: cq.proj, groups: groups}))
+	}
+	return nil
+}
+
+func (cq *compiledQuery) wantMembers() bool {
+	return cq.rt.Name == "Group" && cq.proj.wants(cq.rt, "", "members")
+}
+
+// pushDown are the attributes the store indexes (store.Lookup).
+var pushDown = map[string]bool{"id": true, "userName": true, "externalId": true, "displayName": true}
+
+// compile turns the filter and sort of a list request into a store.Query
+// for one resource type.
+func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams) (*compiledQuery, error) {
+	var matchErr error
+	cq := &compiledQuery{rt: rt, proj: parseProjection(rt, p.attributes, p.exclAt), err: &matchErr}
+	withMembers := cq.wantMembers()
+	if expr != nil {
+		// Validate once, so a bad filter is a 400 whatever the data.
+		if err := filter.Validate(rt, expr); err != nil {
+			return nil, err
+		}
+		filterMembers := rt.Name == "Group" && strings.Contains(strings.ToLower(p.filter), "members")
+		withMembers = withMembers || filterMembers
+		if attr, value, ok := filter.Eq(expr); ok {
+			if ext, a, sub, err := rt.Lookup(rt.SplitPath(attr)); err == nil && ext == "" && sub == nil && pushDown[a.Name] {
+				if a.Name != "userName" || rt.Name == "User" {
+					cq.q.Lookup = &store.Lookup{Attr: a.Name, Value: value}
+				}
+			}
+		}
+		cq.q.Match = func(res *store.Resource) bool {
+			if matchErr != nil {
+				return false
+			}
+			ok, err := filter.Match(rt, expr, matchDoc(rt, res, filterMembers))
+			if err != nil {
+				if e, isSCIM := scimerr.As(err); isSCIM && e.ScimType == scimerr.InvalidPath {
+					// An attribute this type does not have matches nothing:
+					// Entra must get an empty list, never an error (§6 #8).
+					return false
+				}
+				matchErr = err
+				return false
+			}
+			return ok
+		}
+	}
+	cq.q.Members = withMembers
+	if p.sortBy != "" {
+		less, err := sortLess(rt, p.sortBy, p.sortOrder)
+		if err != nil {
+			return nil, err
+		}
+		cq.q.Less = less
+	}
+	return cq, nil
+}
+
+// matchDoc is the document a filter is evaluated against: the stored one
+// plus id, meta and (when the filter names them) members.
+func matchDoc(rt *schema.ResourceType, res *store.Resource, members bool) map[string]any {
+	doc := make(map[string]any, len(res.Doc)+3)
+	for k, v := range res.Doc {
+		doc[k] = v
+	}
+	doc["id"] = res.ID
+	doc["meta"] = map[string]any{
+		"resourceType": rt.Name,
+		"created":      formatTime(res.Created),
+		"lastModified": formatTime(res.LastModified),
+		"version":      etag(res.Version),
+	}
+	if members {
+		ms := make([]any, 0, len(res.Members))
+		for _, m := range res.Members {
+			e := map[string]any{"value": m.Value}
+			if m.Display != "" {
+				e["display"] = m.Display
+			}
+			if m.Type != "" {
+				e["type"] = m.Type
+			}
+			ms = append(ms, e)
+		}
+		doc["members"] = ms
+	}
+	return doc
+}

@@ -1,0 +1,45 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's Prometheus collectors. Each Server has its own
+// registry so tests (and a process serving several tenants) never collide.
+type metrics struct {
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	storeErrors *prometheus.CounterVec
+	rateLimited prometheus.Counter
+	audit       *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scim_http_requests_total",
+			Help: "SCIM HTTP requests by resource, method and status code.",
+		}, []string{"resource", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "scim_http_request_duration_seconds",
+			Help:    "SCIM HTTP request latency by resource and method.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"resource", "method"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scim_store_errors_total",
+			Help: "Store operations that failed with a server fault, by operation.",
+		}, []string{"op"}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scim_rate_limited_total",
+			Help: "Requests answered 429 by the tenant rate limit.",
+		}),
+		audit: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scim_changes_total",
+			Help: "Successful changes by resource type and action.",
+		}, []string{"resource", "action"}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.storeErrors, m.rateLimited, m.audit,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,239 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scim-operator/scim-operator/scimserver/auth"
+)
+
+// reqInfo travels in the request context; inner layers fill it in and the
+// outer logging/metrics layer reads it once the request is done.
+type reqInfo struct {
+	id       string
+	resource string // metrics label: Users, Groups, Schemas, ...
+	token    *auth.TokenEntry
+}
+
+type ctxKey struct{}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	if ri, ok := ctx.Value(ctxKey{}).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{}
+}
+
+func requestIDFrom(ctx context.Context) string { return infoFrom(ctx).id }
+
+// recorder remembers the status and size of a response.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// maxRequestIDLen bounds a client-chosen X-Request-Id so it cannot bloat logs.
+const maxRequestIDLen = 128
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts printable ASCII without spaces, so a client id
+// cannot inject anything into logs or headers.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// observe is the outermost layer: request id, the default Content-Type,
+// panic recovery, one access log line and the request metrics.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		ri := &reqInfo{id: r.Header.Get("X-Request-Id"), resource: "other"}
+		if !validRequestID(ri.id) {
+			ri.id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", ri.id)
+		// Set up front so that every answer, including ones written by
+		// net/http helpers, is typed as SCIM.
+		w.Header().Set("Content-Type", ContentType)
+		rec := &recorder{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("Panic serving request", "requestID", ri.id, "method", r.Method,
+					"path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					writeSCIMError(rec, http.StatusInternalServerError, "", "internal server error")
+				} else {
+					rec.status = http.StatusInternalServerError
+				}
+			}
+			s.finish(r, rec, ri, start)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+func (s *Server) finish(r *http.Request, rec *recorder, ri *reqInfo, start time.Time) {
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	elapsed := s.now().Sub(start)
+	if ri.resource != "metrics" && ri.resource != "healthz" && ri.resource != "readyz" {
+		s.metrics.requests.WithLabelValues(ri.resource, r.Method, strconv.Itoa(status)).Inc()
+		s.metrics.latency.WithLabelValues(ri.resource, r.Method).Observe(elapsed.Seconds())
+	}
+	attrs := []any{
+		"requestID", ri.id,
+		"method", r.Method,
+		"path", r.URL.Path, // the query may carry a userName (PII) in a filter; the path carries only ids
+		"status", status,
+		"bytes", rec.bytes,
+		"durationMs", float64(elapsed.Microseconds()) / 1000,
+		"remoteAddr", r.RemoteAddr,
+	}
+	if ri.token != nil {
+		attrs = append(attrs, "tokenName", ri.token.Name, "tokenFingerprint", ri.token.Fingerprint())
+	}
+	switch {
+	case status >= 500:
+		s.log.Error("Request served", attrs...)
+	case ri.resource == "healthz" || ri.resource == "readyz" || ri.resource == "metrics":
+		s.log.Debug("Request served", attrs...)
+	default:
+		s.log.Info("Request served", attrs...)
+	}
+}
+
+// readOnly reports whether a request only reads: GET (and HEAD) and the POST
+// .search endpoints.
+func readOnly(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return true
+	case http.MethodPost:
+		return strings.HasSuffix(r.URL.Path, "/.search")
+	}
+	return false
+}
+
+// authenticate checks the bearer token and the scope the request needs.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entry, err := s.keyring.Authenticate(r.Header.Get("Authorization"), s.now())
+		if err != nil {
+			reason := "unauthorized"
+			if ae, ok := err.(*auth.AuthError); ok {
+				reason = ae.Reason
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="scim"`)
+			detail := "a valid bearer token is required"
+			switch reason {
+			case auth.ReasonExpired:
+				detail = "the bearer token has expired"
+			case auth.ReasonMissing:
+				detail = "the Authorization header is missing; send Authorization: Bearer <token>"
+			}
+			writeSCIMError(w, http.StatusUnauthorized, "", detail)
+			return
+		}
+		infoFrom(r.Context()).token = &entry
+		scope := auth.ScopeWrite
+		if readOnly(r) {
+			scope = auth.ScopeRead
+		}
+		if !entry.Allows(scope) {
+			s.keyring.RecordFailure(auth.ReasonInsufficient)
+			writeSCIMError(w, http.StatusForbidden, "", fmt.Sprintf("the token %q lacks the %s scope", entry.Name, scope))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rateLimit applies the tenant's token bucket. A refused request learns from
+// Retry-After when a token will be available; Entra honours it.
+func (s *Server) rateLimit(next http.Handler) http.Handler {
+	if s.limiter == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := s.now()
+		res := s.limiter.ReserveN(now, 1)
+		if !res.OK() {
+			s.metrics.rateLimited.Inc()
+			w.Header().Set("Retry-After", "1")
+			writeSCIMError(w, http.StatusTooManyRequests, "", "rate limit exceeded")
+			return
+		}
+		if d := res.DelayFrom(now); d > 0 {
+			res.CancelAt(now)
+			s.metrics.rateLimited.Inc()
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+			writeSCIMError(w, http.StatusTooManyRequests, "", "too many requests for this tenant; retry after the Retry-After delay")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limits bounds the request body and the time a request may take.
+func (s *Server) limits(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.maxBody {
+			writeSCIMError(w, http.StatusRequestEntityTooLarge, "",
+				fmt.Sprintf("the request body exceeds %d bytes", s.maxBody))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		if s.timeout > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/scim-operator/scim-operator/scimserver/schema"
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
+	"github.com/scim-operator/scim-operator/scimserver/store"
+)
+
+// sortLess builds the ordering for sortBy/sortOrder (RFC 7644 §3.4.2.3).
+// Resources without a value sort last in ascending order; ties fall back
+// to creation order so pages are stable.
+func sortLess(rt *schema.ResourceType, sortBy, sortOrder string) (func(a, b *store.Resource) bool, error) {
+	ext, a, sub, err := rt.Lookup(rt.SplitPath(strings.TrimSpace(sortBy)))
+	if err != nil {
+		return nil, scimerr.BadRequest(scimerr.InvalidPath, "sortBy %q: %v", sortBy, errDetail(err))
+	}
+	desc := false
+	switch strings.ToLower(strings.TrimSpace(sortOrder)) {
+	case "", "ascending":
+	case "descending":
+		desc = true
+	default:
+		return nil, scimerr.BadRequest(scimerr.InvalidValue, `sortOrder must be "ascending" or "descending", got %q`, sortOrder)
+	}
+	caseExact := a.CaseExact
+	if sub != nil {
+		caseExact = sub.CaseExact
+	}
+	key := func(r *store.Resource) any { return sortKey(r, ext, a, sub, caseExact) }
+	return func(x, y *store.Resource) bool {
+		c := compareKeys(key(x), key(y))
+		if desc {
+			c = -c
+		}
+		if c != 0 {
+			return c < 0
+		}
+		if !x.Created.Equal(y.Created) {
+			return x.Created.Before(y.Created)
+		}
+		return x.ID < y.ID
+	}, nil
+}
+
+func errDetail(err error) string {
+	if e, ok := scimerr.As(err); ok {
+		return e.Detail
+	}
+	return err.Error()
+}
+
+// sortKey extracts the value to sort on: a string (folded unless caseExact),
+// a float64, a bool or a time; nil when absent. For a multi-valued
+// attribute the primary element (else the first) is used.
+func sortKey(r *store.Resource, ext string, a, sub *schema.Attribute, caseExact bool) any {
+	var v any
+	switch {
+	case ext == "" && a.Name == "id":
+		v = r.ID
+	case ext == "" && a.Name == "meta":
+		if sub == nil {
+			return nil
+		}
+		switch sub.Name {
+		case "created":
+			return r.Created
+		case "lastModified":
+			return r.LastModified
+		case "version":
+			return float64(r.Version)
+		case "resourceType":
+			v = string(r.Kind)
+		}
+	default:
+		doc := r.Doc
+		if ext != "" {
+			doc, _ = r.Doc[ext].(map[string]any)
+		}
+		v = doc[a.Name]
+		if list, ok := v.([]any); ok {
+			v = primaryElement(list)
+		}
+		if sub != nil {
+			m, _ := v.(map[string]any)
+			v = m[sub.Name]
+		} else if m, ok := v.(map[string]any); ok {
+			v = m["value"]
+		}
+	}
+	switch t := v.(type) {
+	case string:
+		if !caseExact {
+			return strings.ToLower(t)
+		}
+		return t
+	case json.Number:
+		f, err := t.Float64()
+		if err != nil {
+			return t.String()
+		}
+		return f
+	case bool:
+		return t
+	}
+	return nil
+}
+
+func primaryElement(list []any) any {
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok && m["primary"] == true {
+			return m
+		}
+	}
+	if len(list) > 0 {
+		return list[0]
+	}
+	return nil
+}
+
+// compareKeys orders keys; nil (absent) sorts after everything. Keys of
+// different kinds order by kind so the order stays total.
+func compareKeys(a, b any) int {
+	if a == nil || b == nil {
+		switch {
+		case a == nil && b == nil:
+			return 0
+		case a == nil:
+			return 1
+		}
+		return -1
+	}
+	switch x := a.(type) {
+	case string:
+		if y, ok := b.(string); ok {
+			return strings.Compare(x, y)
+		}
+	case float64:
+		if y, ok := b.(float64); ok {
+			switch {
+			case x < y:
+				return -1
+			case x > y:
+				return 1
+			}
+			return 0
+		}
+	case bool:
+		if y, ok := b.(bool); ok {
+			switch {
+			case x == y:
+				return 0
+			case !x:
+				return -1
+			}
+			return 1
+		}
+	case time.Time:
+		if y, ok := b.(time.Time); ok {
+			return x.Compare(y)
+		}
+	}
+	return kindRank(a) - kindRank(b)
+}
+
+func kindRank(v any) int {
+	switch v.(type) {
+	case bool:
+		return 0
+	case float64:
+		return 1
+	case string:
+		return 2
+	case time.Time:
+		return 3
+	}
+	return 4
+}
