@@ -1,0 +1,32 @@
+package v1alpha1
+
+// Condition types of ScimTenant and ScimToken.
+const (
+	// ConditionReady: the tenant serves Entra; the token is accepted by its tenant.
+	ConditionReady = "Ready"
+	// ConditionProgressing: a change of the tenant is rolling out.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded: the tenant needs attention; the reason says why.
+	ConditionDegraded = "Degraded"
+)
+
+// Condition reasons. Each names what a user can act on.
+const (
+	ReasonAvailable             = "Available"             // the server is available
+	ReasonDeploymentUnavailable = "DeploymentUnavailable" // no ready replica yet
+	ReasonRollingOut            = "RollingOut"            // a new configuration is rolling out
+	ReasonRolledOut             = "RolledOut"             // the current configuration runs everywhere
+	ReasonVolumePending         = "VolumePending"         // the sqlite PersistentVolumeClaim is not bound
+	ReasonIngressPending        = "IngressPending"        // the Ingress has no address yet
+	ReasonNoToken               = "NoToken"               // no ScimToken is accepted by the tenant
+	ReasonAsExpected            = "AsExpected"            // nothing needs attention
+	ReasonApplyFailed           = "ApplyFailed"           // an owned object could not be written
+	ReasonInvalidSpec           = "InvalidSpec"           // the spec passed admission but cannot be served
+	ReasonScaledToZero          = "ScaledToZero"          // spec.replicas is 0
+
+	ReasonIssued         = "Issued"         // the token is issued and accepted
+	ReasonTenantNotFound = "TenantNotFound" // the referenced ScimTenant does not exist
+	ReasonRevoked        = "Revoked"        // spec.revoked is true
+	ReasonExpired        = "Expired"        // the token passed expiresAfter
+	ReasonSecretConflict = "SecretConflict" // secretName is taken by a Secret the operator does not own
+)

@@ -1,0 +1,352 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ResourceType is a SCIM resource type a tenant serves.
+// +kubebuilder:validation:Enum=User;Group
+type ResourceType string
+
+// SCIM resource types.
+const (
+	ResourceTypeUser  ResourceType = "User"
+	ResourceTypeGroup ResourceType = "Group"
+)
+
+// ScimTenantSpec declares one SCIM 2.0 service for Microsoft Entra ID provisioning.
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || has(self.storage.postgres)",message="replicas greater than 1 need storage.postgres: the sqlite database is a single file on one volume and has one writer"
+type ScimTenantSpec struct {
+	// resourceTypes lists the SCIM resources the tenant serves. User is always
+	// served; leave Group out for apps that are provisioned with users only.
+	// /Groups then still answers Entra's Test Connection probe with an empty list.
+	// +kubebuilder:default={User,Group}
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:XValidation:rule="self.exists(t, t == 'User')",message="resourceTypes must include User: every SCIM tenant serves users; remove Group to provision users only"
+	// +optional
+	ResourceTypes []ResourceType `json:"resourceTypes,omitempty"`
+
+	// ingress publishes the tenant outside the cluster, which Entra needs: its
+	// provisioning service calls the Tenant URL from the internet. Without it the
+	// tenant is reachable in-cluster only.
+	// +optional
+	Ingress *IngressSpec `json:"ingress,omitempty"`
+
+	// storage is where the provisioned directory is kept: an embedded sqlite
+	// database on a PersistentVolumeClaim (the default) or an external PostgreSQL.
+	// +kubebuilder:default={sqlite:{}}
+	// +kubebuilder:validation:XValidation:rule="has(self.sqlite) == has(oldSelf.sqlite)",message="storage type cannot change: switching between sqlite and postgres would leave the provisioned directory behind; create a new ScimTenant instead"
+	// +optional
+	Storage StorageSpec `json:"storage,omitempty"`
+
+	// replicas of the SCIM server. More than 1 requires storage.postgres.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=20
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// image overrides the SCIM server image. Defaults to the operator's own
+	// release image, which carries the matching server binary.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// resources of the SCIM server container.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// podTemplate carries the scheduling and metadata settings of the server's pods.
+	// +optional
+	PodTemplate *PodTemplateOverrides `json:"podTemplate,omitempty"`
+
+	// schema customises the User resource: attributes every user must carry and
+	// custom extension schemas.
+	// +optional
+	Schema *SchemaSpec `json:"schema,omitempty"`
+
+	// rateLimit caps requests per second to the tenant; beyond it the server
+	// answers 429 with Retry-After, which Entra honours. Entra's gallery apps must
+	// handle at least 25 requests per second, so stay above that.
+	// +optional
+	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
+}
+
+// IngressSpec publishes the tenant at https://<host><path>/scim/v2.
+type IngressSpec struct {
+	// host is the DNS name Entra calls, for example scim.example.com.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="host must be a lowercase DNS name such as scim.example.com, without scheme, port, path or wildcard"
+	Host string `json:"host"`
+
+	// path is the URL path prefix of the tenant on host; the SCIM API is served
+	// under <path>/scim/v2. Defaults to /<namespace>/<name>, so tenants can share a host.
+	// +kubebuilder:validation:MaxLength=200
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="path must start with /, for example /acme"
+	// +kubebuilder:validation:XValidation:rule="self == '/' || !self.endsWith('/')",message="path must not end with /: the tenant URL appends /scim/v2 to it"
+	// +kubebuilder:validation:XValidation:rule="self == '/' || self.matches('^(/[A-Za-z0-9._~-]+)+$')",message="path segments may contain only letters, digits, '.', '_', '~' and '-'"
+	// +optional
+	Path string `json:"path,omitempty"`
+
+	// ingressClassName selects the ingress controller. Empty uses the cluster's default class.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	IngressClassName *string `json:"ingressClassName,omitempty"`
+
+	// tls terminates HTTPS at the ingress. Entra requires TLS 1.2 with a
+	// certificate from a public CA: name a Secret that cert-manager (or you)
+	// fills, and add the issuer annotation under annotations.
+	// +optional
+	TLS *IngressTLS `json:"tls,omitempty"`
+
+	// annotations are added to the Ingress, for example
+	// cert-manager.io/cluster-issuer or ingress controller settings.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// IngressTLS names the certificate Secret of the Ingress.
+type IngressTLS struct {
+	// secretName is the kubernetes.io/tls Secret holding the certificate for host.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="tls.secretName must be a valid Secret name (lowercase letters, digits, '-' and '.')"
+	SecretName string `json:"secretName"`
+}
+
+// StorageSpec selects exactly one storage backend.
+// +kubebuilder:validation:XValidation:rule="!(has(self.sqlite) && has(self.postgres))",message="storage: set either sqlite or postgres, not both"
+// +kubebuilder:validation:XValidation:rule="has(self.sqlite) || has(self.postgres)",message="storage: set sqlite or postgres"
+type StorageSpec struct {
+	// sqlite keeps the directory in an embedded database file on a PersistentVolumeClaim.
+	// +optional
+	SQLite *SQLiteStorage `json:"sqlite,omitempty"`
+
+	// postgres keeps the directory in an external PostgreSQL database.
+	// +optional
+	Postgres *PostgresStorage `json:"postgres,omitempty"`
+}
+
+// DeletionPolicy says what happens to a tenant's volume when the tenant is deleted.
+// +kubebuilder:validation:Enum=Retain;Delete
+type DeletionPolicy string
+
+// Deletion policies.
+const (
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+)
+
+// SQLiteStorage is the embedded database's volume.
+type SQLiteStorage struct {
+	// size of the PersistentVolumeClaim. 1Gi holds well over a million users.
+	// +kubebuilder:default="1Gi"
+	// +optional
+	Size *resource.Quantity `json:"size,omitempty"`
+
+	// storageClassName of the PersistentVolumeClaim. Empty uses the cluster's default class.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+
+	// deletionPolicy: Retain (default) keeps the PersistentVolumeClaim, and the
+	// provisioned directory in it, when the ScimTenant is deleted; a tenant
+	// created again with the same name picks it up. Delete removes it with the tenant.
+	// +kubebuilder:default=Retain
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// PostgresStorage points at an external PostgreSQL database.
+type PostgresStorage struct {
+	// urlSecretRef names the Secret key holding the connection URL
+	// (postgres://user:password@host:5432/db?sslmode=require). The operator
+	// references it from the pod and never copies it.
+	URLSecretRef SecretKeyRef `json:"urlSecretRef"`
+}
+
+// SecretKeyRef names a key of a Secret in the tenant's namespace.
+type SecretKeyRef struct {
+	// name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// key in the Secret.
+	// +kubebuilder:default=url
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// PodTemplateOverrides are the pod settings a platform team usually needs.
+type PodTemplateOverrides struct {
+	// labels added to the server's pods.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// annotations added to the server's pods.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// nodeSelector of the server's pods.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// tolerations of the server's pods.
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+}
+
+// SchemaSpec customises the User resource of the tenant.
+type SchemaSpec struct {
+	// requiredUserAttributes are SCIM attribute paths every user must carry, for
+	// example name.givenName, emails[type eq "work"].value or
+	// urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department.
+	// A create or replace without them is refused with 400 naming the missing ones.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.all(p, p.matches('^(urn:[^ ]+:)?[A-Za-z][A-Za-z0-9_$-]*([.[].*)?$'))",message="requiredUserAttributes entries must be SCIM attribute paths such as name.givenName, emails[type eq \"work\"].value or urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+	// +listType=set
+	// +optional
+	RequiredUserAttributes []string `json:"requiredUserAttributes,omitempty"`
+
+	// extensions are custom schema extensions of the User resource, published in
+	// /Schemas, validated on write and usable in filters. Entra sends their
+	// attributes as urn:...:User:<attribute>.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=map
+	// +listMapKey=urn
+	// +optional
+	Extensions []SchemaExtension `json:"extensions,omitempty"`
+}
+
+// SchemaExtension is a custom User schema extension.
+type SchemaExtension struct {
+	// urn is the schema id, for example urn:ietf:params:scim:schemas:extension:acme:2.0:User.
+	// +kubebuilder:validation:MinLength=5
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.matches('^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:[^ ]+$')",message="urn must be a URN such as urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+	// +kubebuilder:validation:XValidation:rule="!(self.lowerAscii() in ['urn:ietf:params:scim:schemas:core:2.0:user', 'urn:ietf:params:scim:schemas:core:2.0:group', 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:user'])",message="urn must not be a core or enterprise schema: those are built in"
+	URN string `json:"urn"`
+
+	// name of the schema, shown in /Schemas.
+	// +kubebuilder:validation:MaxLength=128
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// description of the schema, shown in /Schemas.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Description string `json:"description,omitempty"`
+
+	// attributes of the extension.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, b.name.lowerAscii() == a.name.lowerAscii()))",message="attribute names must be unique ignoring case: SCIM attribute names are case-insensitive"
+	Attributes []ExtensionAttribute `json:"attributes"`
+}
+
+// AttributeType is the SCIM data type of a custom attribute.
+// +kubebuilder:validation:Enum=string;boolean;integer;decimal;dateTime;reference
+type AttributeType string
+
+// ExtensionAttribute is one attribute of a custom extension.
+type ExtensionAttribute struct {
+	// name of the attribute, for example costCenterCode.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z][A-Za-z0-9_-]*$')",message="attribute name must start with a letter and contain only letters, digits, '_' and '-'"
+	Name string `json:"name"`
+	// type of the attribute's values.
+	// +kubebuilder:default=string
+	// +optional
+	Type AttributeType `json:"type,omitempty"`
+	// multiValued attributes hold a list of values.
+	// +optional
+	MultiValued bool `json:"multiValued,omitempty"`
+	// caseExact makes filters compare the attribute's values case-sensitively.
+	// +optional
+	CaseExact bool `json:"caseExact,omitempty"`
+	// required attributes must be present on every user that carries the extension.
+	// +optional
+	Required bool `json:"required,omitempty"`
+	// description shown in /Schemas.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Description string `json:"description,omitempty"`
+}
+
+// RateLimitSpec is a token bucket per tenant.
+// +kubebuilder:validation:XValidation:rule="!has(self.burst) || self.burst >= self.requestsPerSecond",message="rateLimit.burst must be at least requestsPerSecond"
+type RateLimitSpec struct {
+	// requestsPerSecond sustained.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	RequestsPerSecond int32 `json:"requestsPerSecond"`
+	// burst of requests allowed at once. Defaults to twice requestsPerSecond.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	// +optional
+	Burst *int32 `json:"burst,omitempty"`
+}
+
+// ScimTenantStatus is the observed state of a tenant.
+type ScimTenantStatus struct {
+	// tenantURL is the exact value to paste into the Tenant URL field of Entra's
+	// provisioning settings.
+	// +optional
+	TenantURL string `json:"tenantURL,omitempty"`
+	// observedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions: Ready (Entra can provision), Progressing (a change is rolling
+	// out), Degraded (something needs attention; the reason says what).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// readyReplicas of the server.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// activeTokens is how many tokens the server currently accepts, previous
+	// tokens inside their grace window included.
+	// +optional
+	ActiveTokens int32 `json:"activeTokens,omitempty"`
+}
+
+// ScimTenant is one SCIM 2.0 service that Microsoft Entra ID provisions users
+// (and optionally groups) into. Its status shows the Tenant URL to paste into Entra.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=scimt,categories=scim
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.tenantURL`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Tokens",type=integer,JSONPath=`.status.activeTokens`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ScimTenant struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +optional
+	Spec ScimTenantSpec `json:"spec,omitempty"`
+	// +optional
+	Status ScimTenantStatus `json:"status,omitempty"`
+}
+
+// ScimTenantList is a list of ScimTenants.
+//
+// +kubebuilder:object:root=true
+type ScimTenantList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ScimTenant `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ScimTenant{}, &ScimTenantList{})
+}
