@@ -132,3 +132,40 @@ func TestListMembers(t *testing.T) {
 		})
 	}
 }
+
+// The counts kept by triggers agree with COUNT(*) through creates, deletes
+// and failed (rolled back) creates.
+func TestListTotalsFollowWrites(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	total := func(k Kind) int {
+		p, err := s.List(ctx, k, Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := s.r.QueryRow(`SELECT COUNT(*) FROM resources WHERE kind = ?`, string(k)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if p.Total != n {
+			t.Errorf("%s total %d, COUNT(*) %d", k, p.Total, n)
+		}
+		return p.Total
+	}
+	if total(User) != 0 || total(Group) != 0 {
+		t.Fatal("empty store has resources")
+	}
+	mustCreate(t, s, userRes("u1", "a"), userRes("u2", "b"), groupRes("g", "G", "u1"))
+	if err := s.Create(ctx, userRes("u3", "A")); !isConflict(err) {
+		t.Fatalf("duplicate create: %v", err)
+	}
+	if total(User) != 2 || total(Group) != 1 {
+		t.Errorf("after creates: %d users, %d groups", total(User), total(Group))
+	}
+	if err := s.Delete(ctx, User, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if total(User) != 1 || total(Group) != 1 {
+		t.Errorf("after delete: %d users, %d groups", total(User), total(Group))
+	}
+}

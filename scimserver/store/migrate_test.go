@@ -120,3 +120,30 @@ func pragma(t *testing.T, queryRow func(string, ...any) *sql.Row, name string) s
 	}
 	return v
 }
+
+// A database created at schema 1 gains the counts table, filled from its
+// existing rows, when opened by this binary.
+func TestMigrationCountsFromExistingRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scim.db")
+	saved := migrations
+	t.Cleanup(func() { migrations = saved })
+	migrations = saved[:1]
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, userRes("u1", "a"), userRes("u2", "b"), groupRes("g", "G", "u1"))
+	s.Close()
+
+	migrations = saved
+	s, err = OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for k, want := range map[Kind]int{User: 2, Group: 1} {
+		if p, err := s.List(context.Background(), k, Query{}); err != nil || p.Total != want {
+			t.Errorf("%s total %v %v, want %d", k, p, err, want)
+		}
+	}
+}

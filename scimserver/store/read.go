@@ -148,7 +148,7 @@ func (s *SQLite) GroupsOf(ctx context.Context, userIDs []string) (map[string][]G
 // List returns one page of the resources of kind that match q.
 //
 // Without Lookup, Match and Less the page is cut in SQL (creation order,
-// LIMIT/OFFSET, COUNT for the total). Otherwise candidates (all of kind, or
+// LIMIT/OFFSET, the total from the counts table). Otherwise candidates (all of kind, or
 // those the Lookup index selects) are streamed, filtered and sorted in Go,
 // then paged.
 func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
@@ -285,13 +285,17 @@ func lookupArgs(kind Kind, l *Lookup) (string, string, error) {
 // listSQL pages in SQL: the cheap path for an unfiltered, unsorted list.
 func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, start, count int, members bool) (*Page, error) {
 	page := &Page{Resources: []*Resource{}}
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM resources WHERE kind = ?`, string(kind)).Scan(&page.Total); err != nil {
+	switch err := tx.QueryRowContext(ctx, `SELECT n FROM counts WHERE kind = ?`, string(kind)).Scan(&page.Total); {
+	case errors.Is(err, sql.ErrNoRows): // nothing of this kind was ever created
+	case err != nil:
 		return nil, err
 	}
 	if count == 0 || start >= page.Total {
 		return page, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+resCols+` FROM resources WHERE kind = ? ORDER BY rid LIMIT ? OFFSET ?`,
+	// OFFSET skips entries of the covering (kind, rid) index, not table rows.
+	rows, err := tx.QueryContext(ctx, `SELECT `+resCols+` FROM resources WHERE rid IN
+		(SELECT rid FROM resources WHERE kind = ? ORDER BY rid LIMIT ? OFFSET ?) ORDER BY rid`,
 		string(kind), count, start)
 	if err != nil {
 		return nil, err
