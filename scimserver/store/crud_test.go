@@ -239,3 +239,28 @@ func TestDelete(t *testing.T) {
 		t.Errorf("user gone with group: %v", err)
 	}
 }
+
+// Renaming onto a taken name fails with 409 and writes nothing.
+func TestUpdateConflict(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	mustCreate(t, s, userRes("u1", "a"), groupRes("g1", "Sales"), groupRes("g2", "Eng", "u1"))
+	_, err := s.Update(ctx, Group, "g2", func(cur *Resource) (map[string]any, []MemberOp, error) {
+		cur.Doc["displayName"] = "sales"
+		return cur.Doc, []MemberOp{ops(MemberClear)}, nil
+	})
+	if e, ok := scimerr.As(err); !ok || !isConflict(err) || e.Detail != `displayName "sales" is already taken by another Group` {
+		t.Fatalf("rename onto taken name: %v", err)
+	}
+	g, _ := s.Get(ctx, Group, "g2", true)
+	if g.Doc["displayName"] != "Eng" || g.Version != 1 || len(g.Members) != 1 {
+		t.Errorf("after failed rename: %+v", g)
+	}
+	// Changing only the case of one's own name is not a conflict.
+	if _, err := s.Update(ctx, Group, "g1", func(cur *Resource) (map[string]any, []MemberOp, error) {
+		cur.Doc["displayName"] = "SALES"
+		return cur.Doc, nil, nil
+	}); err != nil {
+		t.Errorf("recase own name: %v", err)
+	}
+}
