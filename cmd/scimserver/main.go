@@ -1,0 +1,246 @@
+// Command scimserver serves one tenant's SCIM 2.0 API for Microsoft Entra ID
+// provisioning. The operator runs one per tenant with the tenant config
+// (ConfigMap) and token file (Secret) mounted as directories.
+//
+// Every flag has an environment variable fallback; see --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/scim-operator/scim-operator/scimserver/auth"
+	"github.com/scim-operator/scim-operator/scimserver/config"
+	"github.com/scim-operator/scim-operator/scimserver/server"
+	"github.com/scim-operator/scim-operator/scimserver/store"
+)
+
+// options are the command line settings.
+type options struct {
+	listenAddress   string
+	database        string
+	tokenFile       string
+	configFile      string
+	externalURL     string
+	basePath        string
+	maxBodyBytes    int64
+	requestTimeout  time.Duration
+	shutdownTimeout time.Duration
+	tokenReload     time.Duration
+	logLevel        string
+}
+
+// flagSet registers flags whose defaults come from environment variables
+// when set; the variable name is appended to each usage text.
+type flagSet struct {
+	fs   *flag.FlagSet
+	errs []error
+}
+
+func (f *flagSet) env(name string) (string, bool) {
+	v, ok := os.LookupEnv(name)
+	return v, ok && v != ""
+}
+
+func (f *flagSet) String(p *string, name, env, def, usage string) {
+	if v, ok := f.env(env); ok {
+		def = v
+	}
+	f.fs.StringVar(p, name, def, usage+" (env "+env+")")
+}
+
+func (f *flagSet) Int64(p *int64, name, env string, def int64, usage string) {
+	if v, ok := f.env(env); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not an integer", env, v))
+		} else {
+			def = n
+		}
+	}
+	f.fs.Int64Var(p, name, def, usage+" (env "+env+")")
+}
+
+func (f *flagSet) Duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := f.env(env); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: not a duration (e.g. 30s)", env, v))
+		} else {
+			def = d
+		}
+	}
+	f.fs.DurationVar(p, name, def, usage+" (env "+env+")")
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	f := &flagSet{fs: flag.NewFlagSet("scimserver", flag.ContinueOnError)}
+	f.fs.SetOutput(stderr)
+	f.String(&o.listenAddress, "listen-address", "SCIM_LISTEN_ADDRESS", ":8080", "address to serve HTTP on")
+	f.String(&o.database, "database", "SCIM_DATABASE", "", "path of the SQLite database file (required; created if missing)")
+	f.String(&o.tokenFile, "token-file", "SCIM_TOKEN_FILE", "", "token file ("+auth.TokenFileName+"), or the directory the token Secret is mounted at (required)")
+	f.String(&o.configFile, "config", "SCIM_CONFIG", "", "tenant config ("+config.FileName+"), or the directory the ConfigMap is mounted at; empty serves the defaults")
+	f.String(&o.externalURL, "external-url", "SCIM_EXTERNAL_URL", "", "overrides externalURL of the tenant config: the Tenant URL admins paste into Entra")
+	f.String(&o.basePath, "base-path", "SCIM_BASE_PATH", "", "overrides basePath of the tenant config: the path prefix of the SCIM API")
+	f.Int64(&o.maxBodyBytes, "max-body-bytes", "SCIM_MAX_BODY_BYTES", server.DefaultMaxBodyBytes, "largest accepted request body in bytes (big group PATCHes need room)")
+	f.Duration(&o.requestTimeout, "request-timeout", "SCIM_REQUEST_TIMEOUT", server.DefaultRequestTimeout, "time limit of one request")
+	f.Duration(&o.shutdownTimeout, "shutdown-timeout", "SCIM_SHUTDOWN_TIMEOUT", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	f.Duration(&o.tokenReload, "token-reload-interval", "SCIM_TOKEN_RELOAD_INTERVAL", auth.DefaultReloadInterval, "how often the token file is re-read")
+	f.String(&o.logLevel, "log-level", "SCIM_LOG_LEVEL", "info", "debug, info, warn or error")
+	f.fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: scimserver [flags]\n\n"+
+			"Serves one tenant's SCIM 2.0 API (/Users, /Groups, discovery) for Microsoft Entra ID\n"+
+			"provisioning, plus /healthz, /readyz and /metrics. Every flag falls back to the\n"+
+			"environment variable named in its description.\n\nFlags:\n")
+		f.fs.PrintDefaults()
+	}
+	if err := f.fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if len(f.errs) > 0 {
+		return nil, errors.Join(f.errs...)
+	}
+	if f.fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", f.fs.Args())
+	}
+	if o.database == "" {
+		return nil, errors.New("--database (SCIM_DATABASE) is required")
+	}
+	if o.tokenFile == "" {
+		return nil, errors.New("--token-file (SCIM_TOKEN_FILE) is required")
+	}
+	return o, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(strings.TrimSpace(s)))
+	return l, err
+}
+
+// inDir resolves a mounted directory to the file the operator writes in it.
+func inDir(path, name string) string {
+	if path == "" {
+		return ""
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return filepath.Join(path, name)
+	}
+	return path
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scimserver:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, o, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "scimserver:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends, then shuts down gracefully: the listener
+// closes at once, in-flight requests get shutdownTimeout to finish.
+func run(ctx context.Context, o *options, logOut io.Writer) error {
+	level, err := parseLevel(o.logLevel)
+	if err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	cfg, err := config.Load(inDir(o.configFile, config.FileName))
+	if err != nil {
+		return err
+	}
+	if o.externalURL != "" {
+		cfg.ExternalURL = o.externalURL
+	}
+	if o.basePath != "" {
+		cfg.BasePath = o.basePath
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("tenant config: %w", err)
+	}
+
+	st, err := store.OpenSQLite(o.database)
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("Closing the database", "err", err)
+		}
+	}()
+
+	tokenPath := inDir(o.tokenFile, auth.TokenFileName)
+	keyring := auth.NewKeyring(auth.KeyringOptions{Path: tokenPath, Interval: o.tokenReload, Logger: log})
+	krCtx, krStop := context.WithCancel(context.Background())
+	defer krStop()
+	go keyring.Run(krCtx)
+
+	srv, err := server.New(server.Options{
+		Config:         cfg,
+		Store:          st,
+		Keyring:        keyring,
+		Logger:         log,
+		MaxBodyBytes:   o.maxBodyBytes,
+		RequestTimeout: o.requestTimeout,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", o.listenAddress)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("Serving", "address", ln.Addr().String(), "basePath", srv.BasePath(),
+		"groups", cfg.Groups, "tokensLoaded", keyring.Len(), "database", o.database)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("Shutting down: finishing in-flight requests", "timeout", o.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("Stopped")
+	return nil
+}
