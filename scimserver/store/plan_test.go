@@ -40,7 +40,8 @@ func TestQueriesUseIndexes(t *testing.T) {
 		{"userName", sel + lookupCols["userName"] + ` = ? ORDER BY rid`, []any{"User", "a"}, []string{"SEARCH resources USING INDEX resources_user_name (kind=? AND user_name_folded=?)"}},
 		{"externalId", sel + lookupCols["externalId"] + ` = ? ORDER BY rid`, []any{"User", "x"}, []string{"SEARCH resources USING INDEX resources_external_id (kind=? AND external_id=?)"}},
 		{"displayName", sel + lookupCols["displayName"] + ` = ? ORDER BY rid`, []any{"Group", "g"}, []string{"SEARCH resources USING INDEX resources_display_name (kind=? AND display_name_folded=?)"}},
-		{"list page", `SELECT ` + resCols + ` FROM resources WHERE kind = ? ORDER BY rid LIMIT ? OFFSET ?`, []any{"User", 10, 0}, []string{"SEARCH resources USING INDEX resources_kind (kind=?)"}},
+		{"list page", pageQuery, []any{"User", 10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_kind (kind=?)", "SEARCH resources USING INTEGER PRIMARY KEY (rowid=?)"}},
+		{"list total", `SELECT n FROM counts WHERE kind = ?`, []any{"User"}, []string{"SEARCH counts USING PRIMARY KEY (kind=?)"}},
 		{"members of group", memberQuery(`m.group_rid = ?`), []any{1}, []string{"SEARCH m USING PRIMARY KEY (group_rid=?)", "SEARCH r USING INTEGER PRIMARY KEY (rowid=?)"}},
 		{"add member", `SELECT ?, rid FROM resources WHERE kind = 'User' AND id = ?`, []any{1, "u1"}, []string{"SEARCH resources USING COVERING INDEX resources_id (kind=? AND id=?)"}},
 		{"groups of users", `SELECT u.id, g.id, g.display_name FROM resources u

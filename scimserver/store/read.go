@@ -282,6 +282,11 @@ func lookupArgs(kind Kind, l *Lookup) (string, string, error) {
 	return "", "", fmt.Errorf("store: no index for %s attribute %q", kind, l.Attr)
 }
 
+// pageQuery selects one page in creation order. OFFSET skips entries of the
+// covering (kind, rid) index, not table rows.
+const pageQuery = `SELECT ` + resCols + ` FROM resources WHERE rid IN
+	(SELECT rid FROM resources WHERE kind = ? ORDER BY rid LIMIT ? OFFSET ?) ORDER BY rid`
+
 // listSQL pages in SQL: the cheap path for an unfiltered, unsorted list.
 func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, start, count int, members bool) (*Page, error) {
 	page := &Page{Resources: []*Resource{}}
@@ -293,9 +298,7 @@ func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, start, coun
 	if count == 0 || start >= page.Total {
 		return page, nil
 	}
-	// OFFSET skips entries of the covering (kind, rid) index, not table rows.
-	rows, err := tx.QueryContext(ctx, `SELECT `+resCols+` FROM resources WHERE rid IN
-		(SELECT rid FROM resources WHERE kind = ? ORDER BY rid LIMIT ? OFFSET ?) ORDER BY rid`,
+	rows, err := tx.QueryContext(ctx, pageQuery,
 		string(kind), count, start)
 	if err != nil {
 		return nil, err
