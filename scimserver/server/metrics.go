@@ -39,6 +39,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Successful changes by resource type and action.",
 		}, []string{"resource", "action"}),
 	}
+	// Pre-create the series so dashboards and alerts see zeros, not gaps.
+	for _, op := range []string{"create", "get", "update", "delete", "list", "groupsOf", "ping"} {
+		m.storeErrors.WithLabelValues(op)
+	}
 	reg.MustRegister(m.requests, m.latency, m.storeErrors, m.rateLimited, m.audit,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

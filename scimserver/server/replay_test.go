@@ -25,9 +25,9 @@ import (
 // by an earlier step ("save": {"name": "/id"}). Expectations use pointers
 // like "/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/manager/value".
 type replayFile struct {
-	Doc    string          `json:"doc"`
-	Config *config.Tenant  `json:"config"`
-	Steps  []replayStep    `json:"steps"`
+	Doc    string         `json:"doc"`
+	Config *config.Tenant `json:"config"`
+	Steps  []replayStep   `json:"steps"`
 }
 
 type replayStep struct {
