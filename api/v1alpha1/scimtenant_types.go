@@ -17,7 +17,7 @@ const (
 )
 
 // ScimTenantSpec declares one SCIM 2.0 service for Microsoft Entra ID provisioning.
-// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || has(self.storage.postgres)",message="replicas greater than 1 need storage.postgres: the sqlite database is a single file on one volume and has one writer"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && has(self.storage.postgres))",message="replicas greater than 1 need storage.postgres: the sqlite database is a single file on one volume and has one writer"
 type ScimTenantSpec struct {
 	// resourceTypes lists the SCIM resources the tenant serves. User is always
 	// served; leave Group out for apps that are provisioned with users only.
@@ -41,7 +41,7 @@ type ScimTenantSpec struct {
 	// +kubebuilder:default={sqlite:{}}
 	// +kubebuilder:validation:XValidation:rule="has(self.sqlite) == has(oldSelf.sqlite)",message="storage type cannot change: switching between sqlite and postgres would leave the provisioned directory behind; create a new ScimTenant instead"
 	// +optional
-	Storage StorageSpec `json:"storage,omitempty"`
+	Storage *StorageSpec `json:"storage,omitempty"`
 
 	// replicas of the SCIM server. More than 1 requires storage.postgres.
 	// +kubebuilder:default=1
@@ -117,6 +117,24 @@ type IngressTLS struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="tls.secretName must be a valid Secret name (lowercase letters, digits, '-' and '.')"
 	SecretName string `json:"secretName"`
+}
+
+// SQLite is the tenant's sqlite storage, nil when it uses postgres. A tenant
+// without spec.storage (only possible for objects that skipped defaulting)
+// uses sqlite with the defaults.
+func (s *ScimTenantSpec) SQLite() *SQLiteStorage {
+	if s.Storage == nil {
+		return &SQLiteStorage{DeletionPolicy: DeletionPolicyRetain}
+	}
+	return s.Storage.SQLite
+}
+
+// Postgres is the tenant's postgres storage, nil when it uses sqlite.
+func (s *ScimTenantSpec) Postgres() *PostgresStorage {
+	if s.Storage == nil {
+		return nil
+	}
+	return s.Storage.Postgres
 }
 
 // StorageSpec selects exactly one storage backend.
@@ -324,6 +342,8 @@ type ScimTenantStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=scimt,categories=scim
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 45",message="ScimTenant names are at most 45 characters: they prefix the names of the tenant's Service and Deployment"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="ScimTenant names must start with a letter and contain only lowercase letters, digits and '-': they name the tenant's Service"
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.tenantURL`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Tokens",type=integer,JSONPath=`.status.activeTokens`

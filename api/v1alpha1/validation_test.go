@@ -194,7 +194,7 @@ func TestDefaults(t *testing.T) {
 	if got.Spec.Replicas == nil || *got.Spec.Replicas != 1 {
 		t.Errorf("replicas = %v, want 1", got.Spec.Replicas)
 	}
-	sq := got.Spec.Storage.SQLite
+	sq := got.Spec.SQLite()
 	if sq == nil || sq.Size == nil || sq.Size.String() != "1Gi" || sq.DeletionPolicy != scimv1alpha1.DeletionPolicyRetain {
 		t.Errorf("storage = %+v, want sqlite 1Gi Retain", got.Spec.Storage)
 	}

@@ -336,7 +336,11 @@ func (in *ScimTenantSpec) DeepCopyInto(out *ScimTenantSpec) {
 		*out = new(IngressSpec)
 		(*in).DeepCopyInto(*out)
 	}
-	in.Storage.DeepCopyInto(&out.Storage)
+	if in.Storage != nil {
+		in, out := &in.Storage, &out.Storage
+		*out = new(StorageSpec)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.Replicas != nil {
 		in, out := &in.Replicas, &out.Replicas
 		*out = new(int32)

@@ -9,6 +9,7 @@ import (
 	"runtime"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,15 +60,12 @@ func AssetsDir() (string, error) {
 	return dir, nil
 }
 
-// Scheme has the built-in types and the operator's API.
+// Scheme has the built-in types and the operator's API (as the manager's;
+// this package cannot import controllers, whose tests import it).
 func Scheme() *k8sruntime.Scheme {
 	s := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := scimv1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(scimv1alpha1.AddToScheme(s))
 	return s
 }
 

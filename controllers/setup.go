@@ -1,0 +1,136 @@
+package controllers
+
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+)
+
+// tenantRefIndex indexes ScimTokens by the tenant they belong to.
+const tenantRefIndex = "spec.tenantRef.name"
+
+// IndexFields registers the cache indexes the reconcilers list by.
+func IndexFields(ctx context.Context, mgr ctrl.Manager) error {
+	return mgr.GetFieldIndexer().IndexField(ctx, &scimv1alpha1.ScimToken{}, tenantRefIndex, func(o client.Object) []string {
+		return []string{o.(*scimv1alpha1.ScimToken).Spec.TenantRef.Name}
+	})
+}
+
+// SetupWithManager watches a tenant's own objects (to repair drift), its
+// tokens (to rebuild the token file) and its volume (not owned when retained).
+func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("scimtenant").
+		WithOptions(opts).
+		For(&scimv1alpha1.ScimTenant{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Secret{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&networkingv1.Ingress{}).
+		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(tenantOfLabelled)).
+		Watches(&scimv1alpha1.ScimToken{}, handler.EnqueueRequestsFromMapFunc(tenantOfToken)).
+		Complete(r)
+}
+
+// SetupWithManager watches tokens, their Secrets, and tenants (a token waits
+// for its tenant, and carries the tenant's URL).
+func (r *TokenReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("scimtoken").
+		WithOptions(opts).
+		For(&scimv1alpha1.ScimToken{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.Secret{}).
+		Watches(&scimv1alpha1.ScimTenant{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfTenant)).
+		Complete(r)
+}
+
+func tenantOfLabelled(_ context.Context, o client.Object) []reconcile.Request {
+	name := o.GetLabels()[LabelTenant]
+	if name == "" || o.GetLabels()[LabelManagedBy] != ManagedByValue {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
+}
+
+func tenantOfToken(_ context.Context, o client.Object) []reconcile.Request {
+	tok := o.(*scimv1alpha1.ScimToken)
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: tok.Namespace, Name: tok.Spec.TenantRef.Name}}}
+}
+
+func (r *TokenReconciler) tokensOfTenant(ctx context.Context, o client.Object) []reconcile.Request {
+	var list scimv1alpha1.ScimTokenList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{tenantRefIndex: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, t := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
+	}
+	return reqs
+}
+
+// NewScheme has the built-in types and the operator's API.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(scimv1alpha1.AddToScheme(s))
+	return s
+}
+
+// CacheOptions limits the manager's Secret cache to the Secrets the operator
+// manages: it must not hold every Secret of the cluster in memory.
+func CacheOptions() cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Secret{}: {Label: managed},
+	}}
+}
+
+// Options configure both reconcilers.
+type Options struct {
+	// DefaultImage is the SCIM server image tenants run unless spec.image is set.
+	DefaultImage string
+	Clock        clock.PassiveClock
+	Controller   controller.Options
+	// NewToken overrides token generation (tests); nil uses auth.NewToken.
+	NewToken func() (string, error)
+}
+
+// Setup registers the indexes and both reconcilers with the manager.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	if err := IndexFields(context.Background(), mgr); err != nil {
+		return err
+	}
+	tenants := &TenantReconciler{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorderFor("scimtenant-controller"), Clock: opts.Clock, DefaultImage: opts.DefaultImage,
+	}
+	if err := tenants.SetupWithManager(mgr, opts.Controller); err != nil {
+		return err
+	}
+	tokens := &TokenReconciler{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorderFor("scimtoken-controller"), Clock: opts.Clock, NewToken: opts.NewToken,
+	}
+	return tokens.SetupWithManager(mgr, opts.Controller)
+}

@@ -1,0 +1,206 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/scimserver/filter"
+)
+
+// TenantReconciler turns a ScimTenant into a running SCIM server: service
+// account, configuration, token file, volume, Deployment, Service, Ingress,
+// and a status with the Tenant URL.
+type TenantReconciler struct {
+	Client client.Client
+	// Reader bypasses the cache, which holds only the operator's Secrets.
+	Reader   client.Reader
+	Scheme   *runtime.Scheme
+	Recorder record.EventRecorder
+	Clock    clock.PassiveClock
+	// DefaultImage runs the server when spec.image is empty: the operator's own release.
+	DefaultImage string
+}
+
+// Reconcile brings one ScimTenant to its desired state.
+func (r *TenantReconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, err error) {
+	t := &scimv1alpha1.ScimTenant{}
+	if err := r.Client.Get(ctx, req.NamespacedName, t); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if !t.DeletionTimestamp.IsZero() {
+		// Owner references garbage-collect everything but a retained volume;
+		// nothing needs a finalizer.
+		return reconcile.Result{}, nil
+	}
+	before := t.DeepCopy()
+	obs := &observed{}
+	now := r.Clock.Now()
+	defer func() {
+		setTenantStatus(t, obs)
+		err = kerrors.NewAggregate([]error{err, r.patchStatus(ctx, before, t)})
+	}()
+
+	if msg := validateTenant(t); msg != "" {
+		obs.invalidSpec = msg
+		return reconcile.Result{}, nil
+	}
+	nextTokenChange, err := r.reconcileObjects(ctx, t, obs, now)
+	if err != nil {
+		var conflict *errNotOwned
+		if errors.As(err, &conflict) {
+			obs.applyErr = err
+			return reconcile.Result{}, nil // a user must act; retrying changes nothing
+		}
+		obs.applyErr = err
+		return reconcile.Result{}, err
+	}
+	if err := r.observe(ctx, t, obs); err != nil {
+		return reconcile.Result{}, err
+	}
+	return requeueAt(now, nextTokenChange), nil
+}
+
+// validateTenant catches what admission cannot: attribute paths are parsed by
+// the server's own parser, and storage backends this release cannot serve.
+func validateTenant(t *scimv1alpha1.ScimTenant) string {
+	if t.Spec.Postgres() != nil {
+		return "storage.postgres is not served by this release of the SCIM server yet: use storage.sqlite"
+	}
+	if s := t.Spec.Schema; s != nil {
+		for _, p := range s.RequiredUserAttributes {
+			if _, err := filter.ParsePath(p); err != nil {
+				return fmt.Sprintf("schema.requiredUserAttributes: %q is not a SCIM attribute path: %v", p, err)
+			}
+		}
+	}
+	return ""
+}
+
+// reconcileObjects applies every object the tenant owns and returns when the
+// token file next changes by itself (a grace window or a token expiring).
+func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1.ScimTenant, obs *observed, now time.Time) (time.Time, error) {
+	tokens, err := r.tokensOf(ctx, t)
+	if err != nil {
+		return time.Time{}, err
+	}
+	file, next := tokenFile(tokens, now)
+	obs.activeTokens = int32(len(file.Tokens))
+
+	cm, err := desiredConfigMap(t)
+	if err != nil {
+		return time.Time{}, err
+	}
+	secret, err := desiredTokenFileSecret(t, file)
+	if err != nil {
+		return time.Time{}, err
+	}
+	owned := []client.Object{desiredServiceAccount(t), cm, secret}
+	if t.Spec.SQLite() != nil {
+		pvc := desiredDataClaim(t)
+		if err := r.applyOne(ctx, t, pvc, !retainsData(t)); err != nil {
+			return time.Time{}, err
+		}
+	}
+	owned = append(owned, desiredDeployment(t, r.DefaultImage, configHash(cm)), desiredService(t))
+	if ing := desiredIngress(t); ing != nil {
+		owned = append(owned, ing)
+	} else if err := r.deleteStaleIngress(ctx, t); err != nil {
+		return time.Time{}, err
+	}
+	for _, obj := range owned {
+		if err := r.applyOne(ctx, t, obj, true); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return next, nil
+}
+
+// applyOne applies obj, owned by the tenant when owned is true, and tells the
+// user, through an event on the tenant, what was created.
+func (r *TenantReconciler) applyOne(ctx context.Context, t *scimv1alpha1.ScimTenant, obj client.Object, owned bool) error {
+	if owned {
+		if err := controllerutil.SetControllerReference(t, obj, r.Scheme); err != nil {
+			return err
+		}
+	}
+	created, err := (&applier{client: r.Client, reader: r.Reader, scheme: r.Scheme}).apply(ctx, obj)
+	if err != nil {
+		return err
+	}
+	if created {
+		gvk, err := apiutil.GVKForObject(obj, r.Scheme)
+		if err != nil {
+			return err
+		}
+		kind := gvk.Kind
+		log.FromContext(ctx).Info("Created "+kind, "name", obj.GetName())
+		r.Recorder.Eventf(t, corev1.EventTypeNormal, "Created", "Created %s %s", kind, obj.GetName())
+	}
+	return nil
+}
+
+func (r *TenantReconciler) tokensOf(ctx context.Context, t *scimv1alpha1.ScimTenant) ([]scimv1alpha1.ScimToken, error) {
+	var list scimv1alpha1.ScimTokenList
+	err := r.Client.List(ctx, &list, client.InNamespace(t.Namespace), client.MatchingFields{tenantRefIndex: t.Name})
+	return list.Items, err
+}
+
+func (r *TenantReconciler) deleteStaleIngress(ctx context.Context, t *scimv1alpha1.ScimTenant) error {
+	ing := &networkingv1.Ingress{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: serverName(t)}, ing)
+	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(ing, t)) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log.FromContext(ctx).Info("Deleting Ingress", "name", ing.Name, "reason", "spec.ingress removed")
+	return client.IgnoreNotFound(r.Client.Delete(ctx, ing))
+}
+
+// observe reads the state of what was applied, for the status.
+func (r *TenantReconciler) observe(ctx context.Context, t *scimv1alpha1.ScimTenant, obs *observed) error {
+	key := client.ObjectKey{Namespace: t.Namespace, Name: serverName(t)}
+	dep := &appsv1.Deployment{}
+	if err := r.Client.Get(ctx, key, dep); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	obs.deployment = dep
+	if t.Spec.SQLite() != nil {
+		pvc := &corev1.PersistentVolumeClaim{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: dataClaimName(t)}, pvc); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		obs.claimPhase = pvc.Status.Phase
+	}
+	if t.Spec.Ingress != nil {
+		ing := &networkingv1.Ingress{}
+		if err := r.Client.Get(ctx, key, ing); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		obs.ingressAddressed = len(ing.Status.LoadBalancer.Ingress) > 0
+	}
+	return nil
+}
+
+func (r *TenantReconciler) patchStatus(ctx context.Context, before, t *scimv1alpha1.ScimTenant) error {
+	return client.IgnoreNotFound(r.Client.Status().Patch(ctx, t, client.MergeFrom(before)))
+}
