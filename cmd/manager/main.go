@@ -22,8 +22,8 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr, namespaces, serverImage string
-		leaderElect, secureMetrics                     bool
-		concurrency                                    int
+		leaderElect, secureMetrics                      bool
+		concurrency                                     int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
