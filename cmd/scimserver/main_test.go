@@ -65,9 +65,6 @@ func TestFlagsEnvFallback(t *testing.T) {
 // (its body trickles in), sends SIGTERM and expects the request to
 // complete and the process to exit 0.
 func TestGracefulShutdown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "scimserver")
 	build := exec.Command("go", "build", "-o", bin, ".")

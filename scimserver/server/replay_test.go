@@ -224,3 +224,9 @@ func expandValue(t *testing.T, v any, vars map[string]string) any {
 	}
 	return out
 }
+
+// TestProvisioningCycle replays a whole Entra provisioning run, in the order
+// the provisioning engine sends it, against one server.
+func TestProvisioningCycle(t *testing.T) {
+	runReplay(t, "testdata/cycle/entra-provisioning-cycle.json")
+}
