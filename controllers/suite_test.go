@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -57,11 +58,12 @@ func TestMain(m *testing.M) {
 func startManager(t testing.TB) (stop func()) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  CacheOptions(),
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		Scheme:                  env.Scheme,
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		Cache:                   CacheOptions(),
+		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
+		GracefulShutdownTimeout: ptr.To(10 * time.Second),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +83,11 @@ func startManager(t testing.TB) (stop func()) {
 	return func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
+			// Say which goroutine did not stop: the dump names the runnable.
+			f, _ := os.CreateTemp("", "manager-shutdown-*.txt")
+			_ = pprof.Lookup("goroutine").WriteTo(f, 2)
+			_ = f.Close()
+			t.Errorf("manager: %v (goroutines in %s)", err, f.Name())
 		}
 	}
 }

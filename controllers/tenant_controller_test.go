@@ -310,14 +310,14 @@ func TestTenantConditionsFollowDeployment(t *testing.T) {
 	condition("Ready", "False", scimv1alpha1.ReasonVolumePending)
 
 	// Bind the volume (no volume controller in envtest).
-	pvc := &corev1.PersistentVolumeClaim{}
-	if err := get(t, pvc, ns, "cond-scim-data"); err != nil {
-		t.Fatal(err)
-	}
-	pvc.Status.Phase = corev1.ClaimBound
-	if err := k8s.Status().Update(ctx, pvc); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, 5*time.Second, func() error {
+		pvc := &corev1.PersistentVolumeClaim{}
+		if err := get(t, pvc, ns, "cond-scim-data"); err != nil {
+			return err
+		}
+		pvc.Status.Phase = corev1.ClaimBound
+		return k8s.Status().Update(ctx, pvc) // retried on a conflict with the reconciler
+	})
 	condition("Ready", "False", scimv1alpha1.ReasonDeploymentUnavailable)
 	condition("Progressing", "True", scimv1alpha1.ReasonRollingOut)
 
