@@ -157,7 +157,7 @@ func samePayload(dir string, payload map[string]File) bool {
 		if mode == 0 {
 			mode = 0o644
 		}
-		if info.Mode().Perm() != (mode|0o400).Perm() {
+		if info.Mode().Perm() != (mode | 0o400).Perm() {
 			return fs.ErrExist
 		}
 		got, err := os.ReadFile(path)
