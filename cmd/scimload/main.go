@@ -1,0 +1,235 @@
+// Command scimload is a load generator for scimserver shaped like Microsoft
+// Entra ID's provisioning traffic (see ../shared/entra-scim-client.md §2.2–2.11):
+//
+//   - sync: a full initial cycle. Test Connection probes (filter by a random
+//     GUID on /Users and /Groups), then per user a filter userName eq and,
+//     on an empty ListResponse, POST /Users; then per group a filter
+//     displayName eq with excludedAttributes=members, POST /Groups and PATCH
+//     Add members in batches; then an incremental pass of user PATCHes in
+//     the legacy shapes (capitalised ops, "False" strings, manager by URN
+//     path) and the aadOptscim062020 shape (pathless replace, dotted keys).
+//   - lookup: filter userName eq on existing users for --duration.
+//   - create: POST /Users of new users for --duration.
+//
+// It prints throughput and p50/p90/p99/max latency per request kind, the
+// error count (it exits 1 on any error) and, for a spawned server (or
+// --server-pid), the server's peak resident memory.
+//
+//	go run ./cmd/scimload --spawn                    # 100k users, 1000 groups x 100 members
+//	go run ./cmd/scimload --spawn --mode sync,lookup,create
+//	go run ./cmd/scimload --url http://127.0.0.1:8080/scim/v2 --token ... --mode lookup
+//
+// It only talks to loopback addresses and stops by itself (--timeout).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	url, token, host     string
+	users, groups        int
+	members, memberBatch int
+	updates              int
+	concurrency          int
+	modes                []string
+	duration, timeout    time.Duration
+	spawn, keep          bool
+	serverBin            string
+	serverPID            int
+	prefix               string
+	serverLogLevel       string
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("scimload", flag.ContinueOnError)
+	fs.StringVar(&o.url, "url", "", "tenant base URL, e.g. http://127.0.0.1:8080/scim/v2 (loopback only; a query such as ?aadOptscim062020 is kept on every request)")
+	fs.StringVar(&o.token, "token", os.Getenv("SCIMLOAD_TOKEN"), "bearer token (env SCIMLOAD_TOKEN)")
+	fs.StringVar(&o.host, "host", "", "Host header to send (e.g. for a server behind a name-based router)")
+	fs.IntVar(&o.users, "users", 100_000, "users to provision (sync) or to look up among (lookup)")
+	fs.IntVar(&o.groups, "groups", 1000, "groups to provision (sync)")
+	fs.IntVar(&o.members, "members", 100, "members per group (sync)")
+	fs.IntVar(&o.memberBatch, "member-batch", 10, "member ids per PATCH Add op, as Entra batches them")
+	fs.IntVar(&o.updates, "updates", -1, "users PATCHed in the incremental pass (default users/10)")
+	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent requests")
+	mode := fs.String("mode", "sync", "comma-separated phases to run in order: sync, lookup, create")
+	fs.DurationVar(&o.duration, "duration", 15*time.Second, "length of the lookup and create phases")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "hard limit of the whole run")
+	fs.BoolVar(&o.spawn, "spawn", false, "build and start a scimserver on a temp database on 127.0.0.1 and load it")
+	fs.StringVar(&o.serverBin, "server-bin", "", "with --spawn: scimserver binary to run (default: go build ./cmd/scimserver)")
+	fs.StringVar(&o.serverLogLevel, "server-log-level", "info", "with --spawn: the server's --log-level (info logs every request, as in production)")
+	fs.BoolVar(&o.keep, "keep", false, "with --spawn: keep the temp dir (database, server log)")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "without --spawn: pid of the server, to report its peak RSS")
+	fs.StringVar(&o.prefix, "prefix", "load", "userName / displayName prefix, to run several syncs on one tenant")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	for _, m := range strings.Split(*mode, ",") {
+		switch m = strings.TrimSpace(m); m {
+		case "sync", "lookup", "create":
+			o.modes = append(o.modes, m)
+		default:
+			return nil, fmt.Errorf("--mode: unknown phase %q", m)
+		}
+	}
+	if o.updates < 0 {
+		o.updates = o.users / 10
+	}
+	if o.concurrency < 1 || o.users < 1 || o.members < 0 || o.groups < 0 || o.memberBatch < 1 {
+		return nil, errors.New("--concurrency, --users and --member-batch must be positive")
+	}
+	if o.spawn == (o.url != "") {
+		return nil, errors.New("pass exactly one of --spawn and --url")
+	}
+	if !o.spawn {
+		if o.token == "" {
+			return nil, errors.New("--token is required with --url")
+		}
+		if err := loopbackOnly(o.url); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// loopbackOnly refuses targets other than this machine: a load generator
+// pointed at a shared or production server by mistake would flood it.
+func loopbackOnly(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url %q: want http(s)://127.0.0.1:port/base/path", raw)
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--url %q: only loopback targets are allowed", raw)
+}
+
+func loadavg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scimload:", err)
+		os.Exit(2)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancelT := context.WithTimeout(ctx, o.timeout)
+	code := run(ctx, o)
+	cancelT()
+	cancel()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, o *options) int {
+	var srv *spawned
+	if o.spawn {
+		var err error
+		srv, err = spawn(ctx, o.serverBin, o.serverLogLevel)
+		if srv != nil {
+			defer srv.stop(o.keep)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scimload: spawn:", err)
+			return 1
+		}
+		o.url, o.token, o.serverPID = srv.url, srv.tok, srv.cmd.Process.Pid
+	}
+	l, err := newLoader(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scimload:", err)
+		return 2
+	}
+	fmt.Printf("scimload: %s  modes=%s users=%d groups=%d members=%d member-batch=%d updates=%d concurrency=%d\n",
+		o.url, strings.Join(o.modes, ","), o.users, o.groups, o.members, o.memberBatch, o.updates, o.concurrency)
+	fmt.Printf("load average at start: %s\n", loadavg())
+	start := time.Now()
+	for _, m := range o.modes {
+		t0 := time.Now()
+		var err error
+		switch m {
+		case "sync":
+			err = l.sync(ctx)
+		case "lookup":
+			err = l.lookup(ctx)
+		case "create":
+			err = l.create(ctx)
+		}
+		fmt.Printf("phase %-7s %8.1f s\n", m, time.Since(t0).Seconds())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scimload:", m, err)
+			l.rec.print(os.Stdout)
+			return 1
+		}
+	}
+	fmt.Printf("\nwall time %.1f s, load average at end: %s\n\n", time.Since(start).Seconds(), loadavg())
+	l.rec.print(os.Stdout)
+	if o.serverPID > 0 {
+		if hwm, rss, err := memKB(o.serverPID); err == nil {
+			fmt.Printf("\nserver pid %d: peak RSS (VmHWM) %.1f MB, RSS now (VmRSS) %.1f MB\n",
+				o.serverPID, float64(hwm)/1024, float64(rss)/1024)
+		} else {
+			fmt.Fprintln(os.Stderr, "scimload: reading server memory:", err)
+		}
+	}
+	if n := l.rec.totalErrors(); n > 0 {
+		fmt.Printf("\nFAIL: %d errors\n", n)
+		return 1
+	}
+	fmt.Println("\nerrors: 0")
+	return 0
+}
+
+// newLoader builds the HTTP client: keep-alive with one idle connection per
+// worker, so every request reuses a connection as Entra's client does.
+func newLoader(o *options) (*loader, error) {
+	u, err := url.Parse(o.url)
+	if err != nil {
+		return nil, err
+	}
+	extra := u.RawQuery
+	u.RawQuery = ""
+	tr := &http.Transport{
+		MaxIdleConns:        o.concurrency * 2,
+		MaxIdleConnsPerHost: o.concurrency * 2,
+		MaxConnsPerHost:     o.concurrency * 2,
+		IdleConnTimeout:     time.Minute,
+		DisableCompression:  true,
+	}
+	return &loader{
+		o:     o,
+		hc:    &http.Client{Transport: tr, Timeout: 60 * time.Second},
+		base:  strings.TrimSuffix(u.String(), "/"),
+		extra: extra,
+		rec:   newRecorder(),
+	}, nil
+}

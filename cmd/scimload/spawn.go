@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/scim-operator/scim-operator/scimserver/auth"
+)
+
+// spawned is a scimserver started by --spawn on a temporary database.
+type spawned struct {
+	cmd  *exec.Cmd
+	dir  string
+	url  string
+	tok  string
+	done chan struct{}
+}
+
+// moduleRoot finds go.mod upwards from the working directory, to build
+// ./cmd/scimserver of this checkout.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("go.mod not found above the working directory; pass --server-bin")
+		}
+		dir = parent
+	}
+}
+
+// spawn builds (unless bin is set) and starts a scimserver listening on a
+// free 127.0.0.1 port, with a fresh token and database in a temp dir.
+func spawn(ctx context.Context, bin string, logLevel string) (*spawned, error) {
+	dir, err := os.MkdirTemp("", "scimload-")
+	if err != nil {
+		return nil, err
+	}
+	s := &spawned{dir: dir, done: make(chan struct{})}
+	if bin == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			return s, err
+		}
+		bin = filepath.Join(dir, "scimserver")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/scimserver")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return s, fmt.Errorf("go build ./cmd/scimserver: %v\n%s", err, out)
+		}
+	}
+	raw := make([]byte, 24)
+	rand.Read(raw)
+	s.tok = "scimload_" + hex.EncodeToString(raw)
+	tf, _ := (&auth.TokenFile{Tokens: []auth.TokenEntry{{Name: "scimload", SHA256: auth.Hash(s.tok),
+		Scopes: []string{auth.ScopeRead, auth.ScopeWrite}}}}).Marshal()
+	if err := os.WriteFile(filepath.Join(dir, "tokens.json"), tf, 0o600); err != nil {
+		return s, err
+	}
+	// Pick a free port and hand it over; the window in which another
+	// process could take it is tiny and a failure shows at start-up.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return s, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	logf, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		return s, err
+	}
+	// The server logs an access line per request, as in production; it goes
+	// to a file so the load generator spends no CPU on it.
+	s.cmd = exec.Command(bin, "--listen-address", addr, "--database", filepath.Join(dir, "scim.db"),
+		"--token-file", filepath.Join(dir, "tokens.json"), "--log-level", logLevel)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		logf.Close()
+		return s, err
+	}
+	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
+	s.url = "http://" + addr + "/scim/v2"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return s, nil
+			}
+		}
+		select {
+		case <-s.done:
+			return s, fmt.Errorf("scimserver exited at start-up, see %s", logf.Name())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return s, fmt.Errorf("scimserver not ready after 30s")
+		}
+	}
+}
+
+// stop sends SIGTERM, waits up to 10 s, then SIGKILL, and removes the temp
+// dir unless keep is set.
+func (s *spawned) stop(keep bool) {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
+	if keep {
+		fmt.Fprintln(os.Stderr, "kept", s.dir)
+		return
+	}
+	os.RemoveAll(s.dir)
+}
+
+// memKB reads VmHWM (peak resident set) and VmRSS of a process, in kB.
+func memKB(pid int) (hwm, rss int64, err error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "VmHWM:":
+			hwm, _ = strconv.ParseInt(f[1], 10, 64)
+		case "VmRSS:":
+			rss, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	return hwm, rss, nil
+}
