@@ -3,6 +3,7 @@ package patch
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
@@ -69,6 +70,69 @@ func FuzzApply(f *testing.F) {
 			again, err := target.Normalize(deepCopyMap(res.Doc))
 			if err != nil || !reflect.DeepEqual(again, res.Doc) {
 				t.Fatalf("Apply(%s) result does not re-normalise:\n got %#v\nthen %#v (%v)", body, res.Doc, again, err)
+			}
+		}
+	})
+}
+
+// FuzzApplyOp drives one operation's parts directly, so the fuzzer spends
+// its time on paths and values rather than on JSON framing.
+func FuzzApplyOp(f *testing.F) {
+	for _, s := range []struct{ op, path, value string }{
+		{"replace", `emails[type eq "work"].value`, `"x@y"`},
+		{"add", `addresses[type eq "work"].postalCode`, `"98052"`},
+		{"add", `roles[primary eq "True"].display`, `"Admin"`},
+		{"remove", `manager[value eq "m1"]`, ``},
+		{"replace", `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager`, `{"value":""}`},
+		{"add", `manager`, `[{"$ref":"x","value":"1a2b"}]`},
+		{"add", ``, `{"name.givenName":"J","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department":"x"}`},
+		{"remove", `members`, `[{"value":"9f0c"}]`},
+		{"remove", `members[value eq "9f0c"]`, ``},
+		{"replace", `name`, `{"givenName":""}`},
+		{"remove", `emails.type`, ``},
+		{"add", `roles`, `[{"value":"{\"id\":\"1\",\"value\":\"25\"}"}]`},
+		{"replace", `urn:ietf:params:scim:schemas:extension:acme:2.0:User:badge`, `"12"`},
+	} {
+		f.Add(s.op, s.path, s.value)
+	}
+	r := registry(f)
+	user, group := r.ResourceType("User"), r.ResourceType("Group")
+	udoc := jsonDoc(f, baseUser)
+	gdoc := jsonDoc(f, `{"displayName":"Sales","externalId":"8aa1"}`)
+	f.Fuzz(func(t *testing.T, op, path, value string) {
+		var v any
+		if value != "" {
+			dec := json.NewDecoder(strings.NewReader(value))
+			dec.UseNumber()
+			if dec.Decode(&v) != nil {
+				return
+			}
+		}
+		switch op {
+		case "add", "remove", "replace":
+		default:
+			return
+		}
+		ops := []Operation{{Op: op, Path: path, Value: v}, {Op: op, Path: path, Value: v}}
+		for i := 0; i < 2; i++ {
+			target, doc := user, udoc
+			if i == 1 {
+				target, doc = group, gdoc
+			}
+			before := deepCopyMap(doc)
+			res, err := Apply(target, doc, ops)
+			if !reflect.DeepEqual(before, doc) {
+				t.Fatalf("Apply mutated its input")
+			}
+			if err != nil {
+				if e, ok := scimerr.As(err); !ok || e.Status != 400 {
+					t.Fatalf("Apply(%s %q %s): error %v is not a 400 *scimerr.Error", op, path, value, err)
+				}
+				continue
+			}
+			again, err := target.Normalize(deepCopyMap(res.Doc))
+			if err != nil || !reflect.DeepEqual(again, res.Doc) {
+				t.Fatalf("Apply(%s %q %s) result does not re-normalise:\n got %#v\nthen %#v (%v)", op, path, value, res.Doc, again, err)
 			}
 		}
 	})
