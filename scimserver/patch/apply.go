@@ -200,9 +200,9 @@ func (a *applier) applyPath(op string, ap filter.AttrPath, v any) error {
 		if attr.Type != schema.TypeComplex {
 			return scimerr.BadRequest(scimerr.InvalidPath, "%q is not a complex attribute, so it cannot take a [...] filter", attr.Name)
 		}
-		return t.filtered(op, ap.Filter, v)
+		return keepOnePrimary(t, func() error { return t.filtered(op, ap.Filter, v) })
 	}
-	return t.plain(op, v)
+	return keepOnePrimary(t, func() error { return t.plain(op, v) })
 }
 
 // unresolved decides what a path Lookup rejected means: a name the schema

@@ -281,6 +281,12 @@ func TestApplyUser(t *testing.T) {
 			want: `{"userName":"min@contoso.com","title":"C"}`,
 		},
 		{
+			name: "making a value primary clears primary on the others (RFC 7644 3.5.2)",
+			doc:  `{"userName":"a","emails":[{"value":"a@x","type":"work","primary":true},{"value":"b@x","type":"home"}]}`,
+			ops:  `{"op":"replace","path":"emails[type eq \"home\"].primary","value":"True"},{"op":"add","path":"emails[type eq \"other\"].value","value":"c@x"}`,
+			want: `{"userName":"a","emails":[{"value":"a@x","type":"work","primary":false},{"value":"b@x","type":"home","primary":true},{"type":"other","value":"c@x"}]}`,
+		},
+		{
 			name: "update userName",
 			doc:  minimalUser,
 			ops:  `{"op":"Replace","path":"userName","value":"new@contoso.com"}`,

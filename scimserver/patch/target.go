@@ -365,7 +365,7 @@ func contains(list []any, v any) bool {
 
 func containsMap(list []map[string]any, m map[string]any) bool {
 	for _, e := range list {
-		if reflect.ValueOf(e).UnsafePointer() == reflect.ValueOf(m).UnsafePointer() {
+		if sameMap(e, m) {
 			return true
 		}
 	}
