@@ -1,0 +1,155 @@
+// Command localrun runs scim-operator on one machine, without a cluster: a
+// kube-apiserver and etcd (envtest) with the CRDs, the operator's manager,
+// and the local runtime (test/localruntime) that runs the SCIM servers the
+// operator creates and serves their Ingresses on one local port. It applies
+// the sample tenant and token, prints how to call the tenant as Entra would,
+// and stays up until interrupted. `make demo` runs it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/scim-operator/scim-operator/controllers"
+	"github.com/scim-operator/scim-operator/test/localruntime"
+	"github.com/scim-operator/scim-operator/test/testenv"
+)
+
+func main() {
+	var samples, stateDir, ingressAddr string
+	flag.StringVar(&samples, "samples", "config/samples", "Directory of YAML to apply once the operator runs (kustomization.yaml is skipped).")
+	flag.StringVar(&stateDir, "state-dir", ".local", "Where the kubeconfig, logs, pods' files and retained volumes go.")
+	flag.StringVar(&ingressAddr, "ingress-address", "127.0.0.1:8480", "Address of the local ingress controller that serves every tenant's Ingress.")
+	flag.Parse()
+
+	ctx := ctrl.SetupSignalHandler()
+	if err := run(ctx, samples, stateDir, ingressAddr); err != nil {
+		fmt.Fprintln(os.Stderr, "localrun:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
+	stateDir, err := filepath.Abs(stateDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+		return err
+	}
+	// Logs go to a file: the terminal shows only what the user acts on.
+	logPath := filepath.Join(stateDir, "localrun.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logger := zap.New(zap.WriteTo(logFile), zap.UseDevMode(true))
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger)
+
+	fmt.Println("Starting kube-apiserver and etcd...")
+	env, err := testenv.Start()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "localrun: stopping the control plane:", err)
+		}
+	}()
+	kubeconfig := filepath.Join(stateDir, "kubeconfig")
+	if err := writeKubeconfig(env.Env, kubeconfig); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	mgrDone, err := startOperator(ctx, env)
+	if err != nil {
+		return err
+	}
+
+	fmt.Println("Building the SCIM server and starting the local runtime...")
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return err
+	}
+	rt, err := localruntime.New(localruntime.Options{
+		Config: env.Config, StateDir: stateDir, ModuleRoot: root, IngressAddress: ingressAddr,
+		Log: ctrl.Log.WithName("localrun"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := rt.Start(ctx); err != nil {
+		return err
+	}
+	// Stop the servers before the control plane: deferred calls run last first.
+	defer func() {
+		cancel()
+		_ = rt.Wait()
+		<-mgrDone
+	}()
+
+	fmt.Printf("Applying %s...\n", samples)
+	if _, err := localruntime.CreateObjects(ctx, env.Client, samples); err != nil {
+		return err
+	}
+	tenants, err := waitReady(ctx, env.Client, rt)
+	if err != nil {
+		return fmt.Errorf("%w (logs: %s)", err, logPath)
+	}
+	printSummary(os.Stdout, tenants, rt, kubeconfig, logPath)
+
+	<-ctx.Done()
+	fmt.Println("\nStopping: SCIM servers, operator, control plane...")
+	return nil
+}
+
+// writeKubeconfig gives the user (kubectl) an admin of the local control plane.
+func writeKubeconfig(env *envtest.Environment, path string) error {
+	user, err := env.ControlPlane.AddUser(envtest.User{Name: "localrun-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o600)
+}
+
+// startOperator runs the operator's manager in-process, as cmd/manager does.
+func startOperator(ctx context.Context, env *testenv.Env) (<-chan error, error) {
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 controllers.NewScheme(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  controllers.CacheOptions(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = controllers.Setup(mgr, controllers.Options{
+		// The local runtime runs its own build of the server whatever the image.
+		DefaultImage: "ghcr.io/scim-operator/scim-operator:local",
+		Clock:        clock.RealClock{},
+	})
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return done, nil
+}

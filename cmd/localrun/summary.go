@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/controllers"
+	"github.com/scim-operator/scim-operator/test/localruntime"
+)
+
+// tenantInfo is what the user needs to call one tenant.
+type tenantInfo struct {
+	tenant     scimv1alpha1.ScimTenant
+	deployment string
+	claim      string
+	tokens     []tokenInfo
+}
+
+type tokenInfo struct {
+	name, secret, token string
+}
+
+// waitReady waits until every tenant is Ready and each of its tokens has a
+// token in its Secret.
+func waitReady(ctx context.Context, c client.Client, rt *localruntime.Runtime) ([]tenantInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	var last string
+	for {
+		infos, notReady, err := collect(ctx, c)
+		if err == nil && notReady == "" {
+			return infos, nil
+		}
+		if err != nil {
+			notReady = err.Error()
+		}
+		if notReady != last {
+			fmt.Println("  waiting:", notReady)
+			last = notReady
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("tenants not ready: %s", notReady)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func collect(ctx context.Context, c client.Client) ([]tenantInfo, string, error) {
+	var tenants scimv1alpha1.ScimTenantList
+	if err := c.List(ctx, &tenants); err != nil {
+		return nil, "", err
+	}
+	var tokens scimv1alpha1.ScimTokenList
+	if err := c.List(ctx, &tokens); err != nil {
+		return nil, "", err
+	}
+	if len(tenants.Items) == 0 {
+		return nil, "no ScimTenant in the samples", nil
+	}
+	var infos []tenantInfo
+	for _, t := range tenants.Items {
+		cond := meta.FindStatusCondition(t.Status.Conditions, scimv1alpha1.ConditionReady)
+		if cond == nil || cond.Status != "True" || t.Status.TenantURL == "" {
+			msg := "no status yet"
+			if cond != nil {
+				msg = cond.Reason + ": " + cond.Message
+			}
+			return nil, fmt.Sprintf("ScimTenant %s/%s is not Ready (%s)", t.Namespace, t.Name, msg), nil
+		}
+		info := tenantInfo{tenant: t}
+		var deps appsv1.DeploymentList
+		if err := c.List(ctx, &deps, client.InNamespace(t.Namespace), client.MatchingLabels{controllers.LabelTenant: t.Name}); err != nil {
+			return nil, "", err
+		}
+		if len(deps.Items) == 1 {
+			info.deployment = deps.Items[0].Name
+		}
+		var claims corev1.PersistentVolumeClaimList
+		if err := c.List(ctx, &claims, client.InNamespace(t.Namespace), client.MatchingLabels{controllers.LabelTenant: t.Name}); err != nil {
+			return nil, "", err
+		}
+		if len(claims.Items) == 1 {
+			info.claim = claims.Items[0].Name
+		}
+		for _, tok := range tokens.Items {
+			if tok.Namespace != t.Namespace || tok.Spec.TenantRef.Name != t.Name {
+				continue
+			}
+			secretName := tokenSecretName(&tok)
+			s := &corev1.Secret{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: tok.Namespace, Name: secretName}, s); err != nil {
+				return nil, fmt.Sprintf("Secret %s/%s: %v", tok.Namespace, secretName, err), nil
+			}
+			if len(s.Data[scimv1alpha1.SecretKeyToken]) == 0 {
+				return nil, fmt.Sprintf("Secret %s/%s has no token yet", tok.Namespace, secretName), nil
+			}
+			info.tokens = append(info.tokens, tokenInfo{name: tok.Name, secret: secretName, token: string(s.Data[scimv1alpha1.SecretKeyToken])})
+		}
+		infos = append(infos, info)
+	}
+	return infos, "", nil
+}
+
+// printSummary tells the user how to reach each tenant as Entra would.
+func printSummary(w io.Writer, infos []tenantInfo, rt *localruntime.Runtime, kubeconfig, logPath string) {
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "scim-operator is running locally: kube-apiserver, etcd, the operator and the local runtime.")
+	firstToken := ""
+	for _, info := range infos {
+		t := info.tenant
+		fmt.Fprintf(w, "\nScimTenant %s/%s is Ready\n", t.Namespace, t.Name)
+		fmt.Fprintf(w, "  Tenant URL (Entra's field):  %s\n", t.Status.TenantURL)
+		u, err := url.Parse(t.Status.TenantURL)
+		if err != nil {
+			continue
+		}
+		local, host := "", ""
+		if t.Spec.Ingress != nil {
+			local, host = "http://"+rt.IngressAddr()+u.Path, u.Host
+			fmt.Fprintf(w, "  Local URL:                   %s   (through the local ingress, with header Host: %s)\n", local, host)
+		} else {
+			// No Ingress: straight to the server, as from inside the cluster.
+			local = "http://" + rt.ServerAddr(t.Namespace, info.deployment) + u.Path
+			fmt.Fprintf(w, "  Local URL:                   %s   (the server itself: the tenant has no Ingress)\n", local)
+		}
+		if info.deployment != "" {
+			fmt.Fprintf(w, "  Server log:                  %s\n", rt.LogFile(t.Namespace, info.deployment))
+		}
+		if info.claim != "" {
+			fmt.Fprintf(w, "  Data (sqlite, retained):     %s\n", rt.VolumeDir(t.Namespace, info.claim))
+		}
+		if len(info.tokens) == 0 {
+			fmt.Fprintln(w, "  No ScimToken for this tenant: create one to call it.")
+			continue
+		}
+		for _, tok := range info.tokens {
+			if firstToken == "" {
+				firstToken = tok.name
+			}
+			fmt.Fprintf(w, "  Secret Token (Entra's field): %s   (ScimToken %s, Secret %s)\n", tok.token, tok.name, tok.secret)
+		}
+		tok := info.tokens[0]
+		fmt.Fprintln(w, "  Entra's Test Connection (expect HTTP 200 and an empty ListResponse):")
+		var b strings.Builder
+		b.WriteString("    curl -sS -i")
+		if host != "" {
+			fmt.Fprintf(&b, " -H 'Host: %s'", host)
+		}
+		fmt.Fprintf(&b, " -H 'Authorization: Bearer %s'", tok.token)
+		fmt.Fprintf(&b, " '%s/Users?filter=userName+eq+%%22%s%%22'", local, uuid.NewString())
+		fmt.Fprintln(w, b.String())
+	}
+	fmt.Fprintln(w, "\nkubectl against the local control plane:")
+	fmt.Fprintf(w, "  export KUBECONFIG=%s\n", kubeconfig)
+	fmt.Fprintln(w, "  kubectl get scim")
+	if firstToken != "" {
+		fmt.Fprintf(w, "  kubectl annotate scimtoken %s scim.operator.dev/rotate=$(date +%%s) --overwrite\n", firstToken)
+	}
+	fmt.Fprintf(w, "\nLogs: %s. Ctrl-C stops everything.\n", logPath)
+}
+
+// tokenSecretName is where the operator writes a token. status.secretName
+// is documented to say so but the operator leaves it empty (see the
+// report), so the spec's rule is applied here too.
+func tokenSecretName(tok *scimv1alpha1.ScimToken) string {
+	switch {
+	case tok.Status.SecretName != "":
+		return tok.Status.SecretName
+	case tok.Spec.SecretName != "":
+		return tok.Spec.SecretName
+	}
+	return tok.Name
+}
