@@ -60,7 +60,10 @@ func (r *TokenReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Opt
 		For(&scimv1alpha1.ScimToken{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
-		Watches(&scimv1alpha1.ScimTenant{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfTenant)).
+		// Tokens need their tenant to exist and carry its URL, which follows
+		// its spec: status updates of tenants are no reason to reconcile tokens.
+		Watches(&scimv1alpha1.ScimTenant{}, handler.EnqueueRequestsFromMapFunc(r.tokensOfTenant),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
 }
 

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -202,5 +203,8 @@ func (r *TenantReconciler) observe(ctx context.Context, t *scimv1alpha1.ScimTena
 }
 
 func (r *TenantReconciler) patchStatus(ctx context.Context, before, t *scimv1alpha1.ScimTenant) error {
+	if equality.Semantic.DeepEqual(before.Status, t.Status) {
+		return nil // nothing changed: spare the API server a write and watchers an event
+	}
 	return client.IgnoreNotFound(r.Client.Status().Patch(ctx, t, client.MergeFrom(before)))
 }

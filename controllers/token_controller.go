@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -310,6 +311,9 @@ func (r *TokenReconciler) apply(ctx context.Context, tok *scimv1alpha1.ScimToken
 }
 
 func (r *TokenReconciler) patchStatus(ctx context.Context, before, tok *scimv1alpha1.ScimToken) error {
+	if equality.Semantic.DeepEqual(before.Status, tok.Status) {
+		return nil // nothing changed: spare the API server a write and watchers an event
+	}
 	return client.IgnoreNotFound(r.Client.Status().Patch(ctx, tok, client.MergeFrom(before)))
 }
 
