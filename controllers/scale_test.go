@@ -168,4 +168,3 @@ func tokenFiles(ctx context.Context, ns string) (map[string][]string, error) {
 	}
 	return out, nil
 }
-
