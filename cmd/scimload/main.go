@@ -172,6 +172,18 @@ func run(ctx context.Context, o *options) int {
 	fmt.Printf("scimload: %s  modes=%s users=%d groups=%d members=%d member-batch=%d updates=%d concurrency=%d\n",
 		o.url, strings.Join(o.modes, ","), o.users, o.groups, o.members, o.memberBatch, o.updates, o.concurrency)
 	fmt.Printf("load average at start: %s\n", loadavg())
+	var mem *memSampler
+	if o.serverPID > 0 {
+		mem = &memSampler{pid: o.serverPID, phase: "start"}
+		mctx, mstop := context.WithCancel(ctx)
+		defer mstop()
+		go mem.run(mctx)
+	}
+	l.phase = func(p string) {
+		if mem != nil {
+			mem.setPhase(p)
+		}
+	}
 	start := time.Now()
 	for _, m := range o.modes {
 		t0 := time.Now()
@@ -193,13 +205,8 @@ func run(ctx context.Context, o *options) int {
 	}
 	fmt.Printf("\nwall time %.1f s, load average at end: %s\n\n", time.Since(start).Seconds(), loadavg())
 	l.rec.print(os.Stdout)
-	if o.serverPID > 0 {
-		if hwm, rss, err := memKB(o.serverPID); err == nil {
-			fmt.Printf("\nserver pid %d: peak RSS (VmHWM) %.1f MB, RSS now (VmRSS) %.1f MB\n",
-				o.serverPID, float64(hwm)/1024, float64(rss)/1024)
-		} else {
-			fmt.Fprintln(os.Stderr, "scimload: reading server memory:", err)
-		}
+	if mem != nil {
+		mem.print()
 	}
 	if n := l.rec.totalErrors(); n > 0 {
 		fmt.Printf("\nFAIL: %d errors\n", n)
@@ -231,5 +238,6 @@ func newLoader(o *options) (*loader, error) {
 		base:  strings.TrimSuffix(u.String(), "/"),
 		extra: extra,
 		rec:   newRecorder(),
+		phase: func(string) {},
 	}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -136,23 +137,99 @@ func (s *spawned) stop(keep bool) {
 	os.RemoveAll(s.dir)
 }
 
-// memKB reads VmHWM (peak resident set) and VmRSS of a process, in kB.
-func memKB(pid int) (hwm, rss int64, err error) {
+// procMem is a sample of a process's memory from /proc/<pid>/status, in kB.
+type procMem struct {
+	HWM, RSS, Anon, File, Shmem int64
+}
+
+// readMem reads VmHWM (peak resident set), VmRSS and its split into
+// anonymous memory (Go heap, SQLite page caches), file-backed pages (the
+// database mapped with mmap_size) and shared memory (the WAL index).
+func readMem(pid int) (procMem, error) {
+	var m procMem
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
 			continue
 		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
 		switch f[0] {
 		case "VmHWM:":
-			hwm, _ = strconv.ParseInt(f[1], 10, 64)
+			m.HWM = v
 		case "VmRSS:":
-			rss, _ = strconv.ParseInt(f[1], 10, 64)
+			m.RSS = v
+		case "RssAnon:":
+			m.Anon = v
+		case "RssFile:":
+			m.File = v
+		case "RssShmem:":
+			m.Shmem = v
 		}
 	}
-	return hwm, rss, nil
+	return m, nil
+}
+
+// memSampler polls a process's memory to find when the peak happens and
+// what it is made of; VmHWM alone says neither.
+type memSampler struct {
+	mu        sync.Mutex
+	pid       int
+	phase     string
+	peak      procMem // the sample with the highest VmRSS
+	peakPhase string
+	peakAnon  int64
+	anonPhase string
+}
+
+func (s *memSampler) setPhase(p string) { s.mu.Lock(); s.phase = p; s.mu.Unlock() }
+
+func (s *memSampler) sample() {
+	m, err := readMem(s.pid)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.RSS > s.peak.RSS {
+		s.peak, s.peakPhase = m, s.phase
+	}
+	if m.Anon > s.peakAnon {
+		s.peakAnon, s.anonPhase = m.Anon, s.phase
+	}
+}
+
+func (s *memSampler) run(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sample()
+		}
+	}
+}
+
+func mb(kb int64) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
+
+func (s *memSampler) print() {
+	s.sample()
+	now, err := readMem(s.pid)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scimload: reading server memory:", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Printf("\nserver pid %d memory (sampled every 100 ms):\n", s.pid)
+	fmt.Printf("  peak RSS (VmHWM)        %s\n", mb(now.HWM))
+	fmt.Printf("  highest sampled VmRSS   %s during %s = anon %s + file %s + shmem %s\n",
+		mb(s.peak.RSS), s.peakPhase, mb(s.peak.Anon), mb(s.peak.File), mb(s.peak.Shmem))
+	fmt.Printf("  highest sampled RssAnon %s during %s\n", mb(s.peakAnon), s.anonPhase)
+	fmt.Printf("  at the end: VmRSS %s = anon %s + file %s + shmem %s\n", mb(now.RSS), mb(now.Anon), mb(now.File), mb(now.Shmem))
 }

@@ -39,7 +39,8 @@ type loader struct {
 	extra string // query kept from --url, e.g. aadOptscim062020
 	rec   *recorder
 
-	ids []string // user ids by index, filled by sync
+	ids   []string       // user ids by index, filled by sync
+	phase func(p string) // names the current phase for the memory sampler
 }
 
 // statusError is an unexpected HTTP status.
@@ -237,6 +238,7 @@ func (l *loader) sync(ctx context.Context) error {
 		return fmt.Errorf("probe: want an empty ListResponse, got %.200s", b)
 	}
 
+	l.phase("sync users")
 	l.ids = make([]string, o.users)
 	t0 := time.Now()
 	err := l.each(ctx, o.users, func(ctx context.Context, i int) error {
@@ -266,6 +268,7 @@ func (l *loader) sync(ctx context.Context) error {
 	fmt.Printf("  users:   %d in %.1f s (%.0f users/s: filter + create each)\n", o.users, time.Since(t0).Seconds(),
 		float64(o.users)/time.Since(t0).Seconds())
 
+	l.phase("sync groups")
 	t0 = time.Now()
 	err = l.each(ctx, o.groups, func(ctx context.Context, g int) error {
 		name := fmt.Sprintf("%s group %04d", o.prefix, g)
@@ -312,6 +315,7 @@ func (l *loader) sync(ctx context.Context) error {
 
 	// Incremental cycle: a sample of users changes. The shapes rotate
 	// through what Entra sends with and without aadOptscim062020.
+	l.phase("sync updates")
 	t0 = time.Now()
 	step := max(1, o.users/max(1, o.updates))
 	n := min(o.updates, o.users)
@@ -355,6 +359,7 @@ func (l *loader) sync(ctx context.Context) error {
 // lookup runs filter userName eq over the --users userNames a sync with the
 // same --prefix created, in random order, for --duration.
 func (l *loader) lookup(ctx context.Context) error {
+	l.phase("lookup")
 	var hits, total atomic.Int64
 	err := l.timed(ctx, l.o.duration, func(ctx context.Context, w, _ int) error {
 		name := l.userName(rand.IntN(l.o.users))
@@ -378,6 +383,7 @@ func (l *loader) lookup(ctx context.Context) error {
 
 // create POSTs new users for --duration.
 func (l *loader) create(ctx context.Context) error {
+	l.phase("create")
 	run := time.Now().UnixNano() % 1_000_000
 	return l.timed(ctx, l.o.duration, func(ctx context.Context, w, i int) error {
 		name := fmt.Sprintf("%s-c%06d-w%03d-%07d@contoso.com", l.o.prefix, run, w, i)
