@@ -140,6 +140,8 @@ func (s *spawned) stop(keep bool) {
 // procMem is a sample of a process's memory from /proc/<pid>/status, in kB.
 type procMem struct {
 	HWM, RSS, Anon, File, Shmem int64
+	Pss                         int64 // proportional set size: a page mapped N times counts 1/N
+	DBMaps                      int   // mappings of the database file
 }
 
 // readMem reads VmHWM (peak resident set), VmRSS and its split into
@@ -168,6 +170,22 @@ func readMem(pid int) (procMem, error) {
 			m.File = v
 		case "RssShmem:":
 			m.Shmem = v
+		}
+	}
+	// SQLite maps the database once per connection (mmap_size), and RssFile
+	// counts a page once per mapping; Pss counts it once in all.
+	if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+				m.Pss, _ = strconv.ParseInt(f[1], 10, 64)
+			}
+		}
+	}
+	if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid)); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.HasSuffix(line, ".db") {
+				m.DBMaps++
+			}
 		}
 	}
 	return m, nil
@@ -228,8 +246,9 @@ func (s *memSampler) print() {
 	defer s.mu.Unlock()
 	fmt.Printf("\nserver pid %d memory (sampled every 100 ms):\n", s.pid)
 	fmt.Printf("  peak RSS (VmHWM)        %s\n", mb(now.HWM))
-	fmt.Printf("  highest sampled VmRSS   %s during %s = anon %s + file %s + shmem %s\n",
-		mb(s.peak.RSS), s.peakPhase, mb(s.peak.Anon), mb(s.peak.File), mb(s.peak.Shmem))
+	fmt.Printf("  highest sampled VmRSS   %s during %s = anon %s + file %s + shmem %s; Pss %s; %d mappings of the .db file\n",
+		mb(s.peak.RSS), s.peakPhase, mb(s.peak.Anon), mb(s.peak.File), mb(s.peak.Shmem), mb(s.peak.Pss), s.peak.DBMaps)
 	fmt.Printf("  highest sampled RssAnon %s during %s\n", mb(s.peakAnon), s.anonPhase)
-	fmt.Printf("  at the end: VmRSS %s = anon %s + file %s + shmem %s\n", mb(now.RSS), mb(now.Anon), mb(now.File), mb(now.Shmem))
+	fmt.Printf("  at the end: VmRSS %s = anon %s + file %s + shmem %s; Pss %s; %d mappings of the .db file\n",
+		mb(now.RSS), mb(now.Anon), mb(now.File), mb(now.Shmem), mb(now.Pss), now.DBMaps)
 }
