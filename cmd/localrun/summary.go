@@ -121,7 +121,7 @@ func printSummary(w io.Writer, infos []tenantInfo, rt *localruntime.Runtime, kub
 	for _, info := range infos {
 		t := info.tenant
 		fmt.Fprintf(w, "\nScimTenant %s/%s is Ready\n", t.Namespace, t.Name)
-		fmt.Fprintf(w, "  Tenant URL (Entra's field):  %s\n", t.Status.TenantURL)
+		field(w, "Tenant URL (Entra's field)", t.Status.TenantURL)
 		u, err := url.Parse(t.Status.TenantURL)
 		if err != nil {
 			continue
@@ -129,17 +129,17 @@ func printSummary(w io.Writer, infos []tenantInfo, rt *localruntime.Runtime, kub
 		local, host := "", ""
 		if t.Spec.Ingress != nil {
 			local, host = "http://"+rt.IngressAddr()+u.Path, u.Host
-			fmt.Fprintf(w, "  Local URL:                   %s   (through the local ingress, with header Host: %s)\n", local, host)
+			field(w, "Local URL", local+"   (through the local ingress, with header Host: "+host+")")
 		} else {
 			// No Ingress: straight to the server, as from inside the cluster.
 			local = "http://" + rt.ServerAddr(t.Namespace, info.deployment) + u.Path
-			fmt.Fprintf(w, "  Local URL:                   %s   (the server itself: the tenant has no Ingress)\n", local)
+			field(w, "Local URL", local+"   (the server itself: the tenant has no Ingress)")
 		}
 		if info.deployment != "" {
-			fmt.Fprintf(w, "  Server log:                  %s\n", rt.LogFile(t.Namespace, info.deployment))
+			field(w, "Server log", rt.LogFile(t.Namespace, info.deployment))
 		}
 		if info.claim != "" {
-			fmt.Fprintf(w, "  Data (sqlite, retained):     %s\n", rt.VolumeDir(t.Namespace, info.claim))
+			field(w, "Data (sqlite, retained)", rt.VolumeDir(t.Namespace, info.claim))
 		}
 		if len(info.tokens) == 0 {
 			fmt.Fprintln(w, "  No ScimToken for this tenant: create one to call it.")
@@ -149,7 +149,7 @@ func printSummary(w io.Writer, infos []tenantInfo, rt *localruntime.Runtime, kub
 			if firstToken == "" {
 				firstToken = tok.name
 			}
-			fmt.Fprintf(w, "  Secret Token (Entra's field): %s   (ScimToken %s, Secret %s)\n", tok.token, tok.name, tok.secret)
+			field(w, "Secret Token (Entra's field)", tok.token+"   (ScimToken "+tok.name+", Secret "+tok.secret+")")
 		}
 		tok := info.tokens[0]
 		fmt.Fprintln(w, "  Entra's Test Connection (expect HTTP 200 and an empty ListResponse):")
@@ -182,4 +182,9 @@ func tokenSecretName(tok *scimv1alpha1.ScimToken) string {
 		return tok.Spec.SecretName
 	}
 	return tok.Name
+}
+
+// field prints one aligned "label: value" line of a tenant's summary.
+func field(w io.Writer, label, value string) {
+	fmt.Fprintf(w, "  %-30s %s\n", label+":", value)
 }
