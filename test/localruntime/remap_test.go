@@ -3,6 +3,8 @@ package localruntime
 import (
 	"slices"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestRemapArgs(t *testing.T) {
@@ -52,3 +54,20 @@ func TestRemapPathDoesNotMatchSiblings(t *testing.T) {
 		t.Fatalf("sibling directory remapped to %q", got)
 	}
 }
+
+func TestProjectItemsAndModes(t *testing.T) {
+	data := map[string][]byte{"tokens.json": []byte("{}"), "other": []byte("x")}
+	all, err := project(data, nil, ptrInt32(0o440))
+	if err != nil || len(all) != 2 || all["tokens.json"].Mode != 0o440 {
+		t.Fatalf("all keys: %v, %v", all, err)
+	}
+	one, err := project(data, []corev1.KeyToPath{{Key: "tokens.json", Path: "sub/t.json", Mode: ptrInt32(0o400)}}, nil)
+	if err != nil || len(one) != 1 || one["sub/t.json"].Mode != 0o400 {
+		t.Fatalf("items: %v, %v", one, err)
+	}
+	if _, err := project(data, []corev1.KeyToPath{{Key: "missing", Path: "m"}}, nil); err == nil {
+		t.Fatal("a missing key was projected")
+	}
+}
+
+func ptrInt32(v int32) *int32 { return &v }
