@@ -72,7 +72,8 @@ run: manifests generate ## Run the manager against the cluster of the current ku
 
 .PHONY: demo
 demo: envtest ## Run everything locally: control plane, operator, local runtime, sample tenant and token.
-	KUBEBUILDER_ASSETS="$$(hack/envtest/build.sh)" go run ./cmd/localrun --samples config/samples
+	go build -o $(LOCALBIN)/localrun ./cmd/localrun
+	KUBEBUILDER_ASSETS="$$(hack/envtest/build.sh)" exec $(LOCALBIN)/localrun --samples config/samples
 
 .PHONY: docker-build
 docker-build: ## Build the image (needs a Docker engine).

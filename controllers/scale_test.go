@@ -24,8 +24,8 @@ import (
 // on a shared 2-core machine measures the machine, not the operator.
 func TestScale200Tenants(t *testing.T) {
 	const tenants, tokensPer = 200, 2
-	defer startManager(t)()
 	ns := namespace(t)
+	defer startManager(t, ns)()
 	ctx := context.Background()
 
 	start := time.Now()

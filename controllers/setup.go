@@ -11,6 +11,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -121,6 +122,14 @@ type Options struct {
 
 // Setup registers the indexes and both reconcilers with the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
+	if opts.Controller.UsePriorityQueue == nil {
+		// controller-runtime v0.24.1's priority queue can deadlock on shutdown
+		// (handleReadyItems sends to a worker that has already stopped, while
+		// holding the lock the worker's Done needs), so a stopping manager
+		// hangs until its grace period and delays leader hand-over. The classic
+		// workqueue has no such path.
+		opts.Controller.UsePriorityQueue = ptr.To(false)
+	}
 	if err := IndexFields(context.Background(), mgr); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -54,9 +55,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// startManager runs the reconcilers until the returned stop is called.
-func startManager(t testing.TB) (stop func()) {
+// startManager runs the reconcilers, watching namespace ns only (tests share
+// one API server and must not wait on each other's objects), until the
+// returned stop is called.
+func startManager(t testing.TB, ns string) (stop func()) {
 	t.Helper()
+	cacheOpts := CacheOptions()
+	cacheOpts.DefaultNamespaces = map[string]cache.Config{ns: {}}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                  env.Scheme,
 		Metrics:                 metricsserver.Options{BindAddress: "0"},

@@ -34,8 +34,8 @@ func testLogger() logr.Logger {
 }
 
 func TestTenantOwnedObjects(t *testing.T) {
-	defer startManager(t)()
 	ns := namespace(t)
+	defer startManager(t, ns)()
 	tenant := newTenant(ns, "acme")
 	tenant.Spec = scimv1alpha1.ScimTenantSpec{
 		ResourceTypes: []scimv1alpha1.ResourceType{"User"},
@@ -223,8 +223,8 @@ func wantCondition(conds []metav1.Condition, typ, status, reason string) error {
 }
 
 func TestTenantDriftIsRepaired(t *testing.T) {
-	defer startManager(t)()
 	ns := namespace(t)
+	defer startManager(t, ns)()
 	mustCreate(t, newTenant(ns, "drift"))
 	ctx := context.Background()
 	svc := &corev1.Service{}
@@ -290,8 +290,8 @@ func TestTenantDriftIsRepaired(t *testing.T) {
 }
 
 func TestTenantConditionsFollowDeployment(t *testing.T) {
-	defer startManager(t)()
 	ns := namespace(t)
+	defer startManager(t, ns)()
 	mustCreate(t, newTenant(ns, "cond"))
 	ctx := context.Background()
 	condition := func(typ, status, reason string) {
@@ -387,8 +387,8 @@ func setDeploymentAvailable(t *testing.T, ns, name string, replicas int32) {
 }
 
 func TestTenantDeletionPolicy(t *testing.T) {
-	defer startManager(t)()
 	ns := namespace(t)
+	defer startManager(t, ns)()
 	keep := newTenant(ns, "keep")
 	drop := newTenant(ns, "drop")
 	drop.Spec.Storage = &scimv1alpha1.StorageSpec{SQLite: &scimv1alpha1.SQLiteStorage{
@@ -443,8 +443,8 @@ func TestTenantDeletionPolicy(t *testing.T) {
 }
 
 func TestTenantInvalidRequiredAttribute(t *testing.T) {
-	defer startManager(t)()
 	ns := namespace(t)
+	defer startManager(t, ns)()
 	tenant := newTenant(ns, "bad")
 	// Passes the CEL shape check, but the server's own parser refuses it.
 	tenant.Spec.Schema = &scimv1alpha1.SchemaSpec{RequiredUserAttributes: []string{`emails[type eq "work"`}}

@@ -73,6 +73,7 @@ func (r *TokenReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 		return reconcile.Result{}, err
 	}
 	adoptSecret(tok, secret)
+	tok.Status.SecretName = tokenSecretName(tok)
 
 	if tok.Spec.Revoked {
 		return reconcile.Result{}, r.revoke(ctx, tok, tenant)

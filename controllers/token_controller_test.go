@@ -81,8 +81,8 @@ func poke(t *testing.T, ns, name string) {
 }
 
 func TestTokenIssueAndRotateByAnnotation(t *testing.T) {
-	stop := startManager(t)
 	ns := namespace(t)
+	stop := startManager(t, ns)
 	mustCreate(t, newTenant(ns, "acme"))
 	tok := newToken(ns, "entra", "acme")
 	tok.Spec.SecretName = "entra-secret"
@@ -94,7 +94,7 @@ func TestTokenIssueAndRotateByAnnotation(t *testing.T) {
 	if !strings.HasPrefix(first, auth.TokenPrefix) || len(first) < len(auth.TokenPrefix)+43 {
 		t.Fatalf("token %q: want the scim_ prefix and 256 bits", first[:8])
 	}
-	if st.Status.Hash != auth.Hash(first) || st.Status.Fingerprint != auth.Fingerprint(first) || st.Status.IssuedAt == nil {
+	if st.Status.Hash != auth.Hash(first) || st.Status.Fingerprint != auth.Fingerprint(first) || st.Status.IssuedAt == nil || st.Status.SecretName != "entra-secret" {
 		t.Fatalf("status does not describe the Secret's token: %s", toJSON(st.Status))
 	}
 	if err := wantCondition(st.Status.Conditions, "Ready", "True", scimv1alpha1.ReasonIssued); err != nil {
@@ -132,7 +132,7 @@ func TestTokenIssueAndRotateByAnnotation(t *testing.T) {
 	// The manager restarts and reconciles everything: the annotation value
 	// was acted upon already, and status remembers it.
 	stop()
-	stop = startManager(t)
+	stop = startManager(t, ns)
 	defer stop()
 	unchanged := func() error {
 		cur := &scimv1alpha1.ScimToken{}
@@ -156,8 +156,8 @@ func TestTokenIssueAndRotateByAnnotation(t *testing.T) {
 }
 
 func TestTokenRotationByInterval(t *testing.T) {
-	defer startManager(t)()
 	ns := namespace(t)
+	defer startManager(t, ns)()
 	mustCreate(t, newTenant(ns, "acme"))
 	tok := newToken(ns, "timed", "acme")
 	tok.Spec.Rotation = &scimv1alpha1.RotationSpec{
@@ -226,8 +226,8 @@ func consistently(t *testing.T, d time.Duration, check func() error) {
 }
 
 func TestTokenRevokeExpireDelete(t *testing.T) {
-	defer startManager(t)()
 	ns := namespace(t)
+	defer startManager(t, ns)()
 	mustCreate(t, newTenant(ns, "acme"))
 	keep := newToken(ns, "keep", "acme")
 	mustCreate(t, keep)
@@ -296,8 +296,8 @@ func TestTokenRevokeExpireDelete(t *testing.T) {
 }
 
 func TestTokenWaitsForTenant(t *testing.T) {
-	defer startManager(t)()
 	ns := namespace(t)
+	defer startManager(t, ns)()
 	mustCreate(t, newToken(ns, "early", "later"))
 	eventually(t, 10*time.Second, func() error {
 		cur := &scimv1alpha1.ScimToken{}
@@ -312,8 +312,8 @@ func TestTokenWaitsForTenant(t *testing.T) {
 }
 
 func TestTokenSecretConflict(t *testing.T) {
-	defer startManager(t)()
 	ns := namespace(t)
+	defer startManager(t, ns)()
 	mustCreate(t, newTenant(ns, "acme"))
 	mustCreate(t, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "taken"},
