@@ -60,7 +60,7 @@ func TestTenantOwnedObjects(t *testing.T) {
 
 	const url = "https://scim.example.com/apps/acme/scim/v2"
 	dep := &appsv1.Deployment{}
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		// The Ingress is applied last.
 		if err := get(t, &networkingv1.Ingress{}, ns, "acme-scim"); err != nil {
 			return err
@@ -171,7 +171,7 @@ func TestTenantOwnedObjects(t *testing.T) {
 	})
 
 	t.Run("status", func(t *testing.T) {
-		eventually(t, 5*time.Second, func() error {
+		eventually(t, 30*time.Second, func() error {
 			var got scimv1alpha1.ScimTenant
 			if err := get(t, &got, ns, "acme"); err != nil {
 				return err
@@ -228,13 +228,13 @@ func TestTenantDriftIsRepaired(t *testing.T) {
 	mustCreate(t, newTenant(ns, "drift"))
 	ctx := context.Background()
 	svc := &corev1.Service{}
-	eventually(t, 10*time.Second, func() error { return get(t, svc, ns, "drift-scim") })
+	eventually(t, 30*time.Second, func() error { return get(t, svc, ns, "drift-scim") })
 
 	// Deleted: recreated.
 	if err := k8s.Delete(ctx, svc); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		fresh := &corev1.Service{}
 		if err := get(t, fresh, ns, "drift-scim"); err != nil {
 			return err
@@ -255,7 +255,7 @@ func TestTenantDriftIsRepaired(t *testing.T) {
 	if err := k8s.Update(ctx, dep); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		d := &appsv1.Deployment{}
 		if err := get(t, d, ns, "drift-scim"); err != nil {
 			return err
@@ -277,7 +277,7 @@ func TestTenantDriftIsRepaired(t *testing.T) {
 	if err := k8s.Update(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		c := &corev1.ConfigMap{}
 		if err := get(t, c, ns, "drift-scim-config"); err != nil {
 			return err
@@ -296,7 +296,7 @@ func TestTenantConditionsFollowDeployment(t *testing.T) {
 	ctx := context.Background()
 	condition := func(typ, status, reason string) {
 		t.Helper()
-		eventually(t, 10*time.Second, func() error {
+		eventually(t, 30*time.Second, func() error {
 			var got scimv1alpha1.ScimTenant
 			if err := get(t, &got, ns, "cond"); err != nil {
 				return err
@@ -310,7 +310,7 @@ func TestTenantConditionsFollowDeployment(t *testing.T) {
 	condition("Ready", "False", scimv1alpha1.ReasonVolumePending)
 
 	// Bind the volume (no volume controller in envtest).
-	eventually(t, 5*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		pvc := &corev1.PersistentVolumeClaim{}
 		if err := get(t, pvc, ns, "cond-scim-data"); err != nil {
 			return err
@@ -327,7 +327,7 @@ func TestTenantConditionsFollowDeployment(t *testing.T) {
 
 	mustCreate(t, newToken(ns, "cond-token", "cond"))
 	condition("Ready", "True", scimv1alpha1.ReasonAvailable)
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		var got scimv1alpha1.ScimTenant
 		if err := get(t, &got, ns, "cond"); err != nil {
 			return err
@@ -361,7 +361,7 @@ func TestTenantConditionsFollowDeployment(t *testing.T) {
 	if err := k8s.Update(ctx, &tenant); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		if err := get(t, &networkingv1.Ingress{}, ns, "cond-scim"); err == nil {
 			return fmt.Errorf("ingress still there")
 		}
@@ -373,7 +373,7 @@ func TestTenantConditionsFollowDeployment(t *testing.T) {
 // setDeploymentAvailable plays the Deployment controller's part.
 func setDeploymentAvailable(t *testing.T, ns, name string, replicas int32) {
 	t.Helper()
-	eventually(t, 5*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		d := &appsv1.Deployment{}
 		if err := get(t, d, ns, name); err != nil {
 			return err
@@ -396,7 +396,7 @@ func TestTenantDeletionPolicy(t *testing.T) {
 	}}
 	mustCreate(t, keep)
 	mustCreate(t, drop)
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		pvc := &corev1.PersistentVolumeClaim{}
 		if err := get(t, pvc, ns, "drop-scim-data"); err != nil {
 			return err
@@ -412,7 +412,7 @@ func TestTenantDeletionPolicy(t *testing.T) {
 	if err := k8s.Delete(context.Background(), keep); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		if err := get(t, &scimv1alpha1.ScimTenant{}, ns, "keep"); err == nil {
 			return fmt.Errorf("tenant still present")
 		}
@@ -428,7 +428,7 @@ func TestTenantDeletionPolicy(t *testing.T) {
 
 	// A tenant created again with the same name picks the volume up.
 	mustCreate(t, newTenant(ns, "keep"))
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		d := &appsv1.Deployment{}
 		if err := get(t, d, ns, "keep-scim"); err != nil {
 			return err
@@ -449,7 +449,7 @@ func TestTenantInvalidRequiredAttribute(t *testing.T) {
 	// Passes the CEL shape check, but the server's own parser refuses it.
 	tenant.Spec.Schema = &scimv1alpha1.SchemaSpec{RequiredUserAttributes: []string{`emails[type eq "work"`}}
 	mustCreate(t, tenant)
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		var got scimv1alpha1.ScimTenant
 		if err := get(t, &got, ns, "bad"); err != nil {
 			return err

@@ -22,7 +22,7 @@ import (
 func tokenStatus(t *testing.T, ns, name string, rev int64) *scimv1alpha1.ScimToken {
 	t.Helper()
 	tok := &scimv1alpha1.ScimToken{}
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		if err := get(t, tok, ns, name); err != nil {
 			return err
 		}
@@ -48,7 +48,7 @@ func secretToken(t *testing.T, ns, name string) string {
 func acceptedHashes(t *testing.T, ns, tenant string, want ...string) {
 	t.Helper()
 	slices.Sort(want)
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		f, err := tokenFileOf(t, ns, tenant)
 		if err != nil {
 			return err
@@ -191,7 +191,7 @@ func TestTokenRotationByInterval(t *testing.T) {
 	clk.Step(11 * time.Minute)
 	poke(t, ns, "timed")
 	acceptedHashes(t, ns, "acme", auth.Hash(second))
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		cur := &scimv1alpha1.ScimToken{}
 		if err := get(t, cur, ns, "timed"); err != nil {
 			return err
@@ -254,7 +254,7 @@ func TestTokenRevokeExpireDelete(t *testing.T) {
 	// Revoke: refused at once, Secret emptied.
 	patchToken(t, ns, "doomed", `{"spec":{"revoked":true}}`)
 	acceptedHashes(t, ns, "acme", auth.Hash(k), auth.Hash(s))
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		cur := &scimv1alpha1.ScimToken{}
 		if err := get(t, cur, ns, "doomed"); err != nil {
 			return err
@@ -278,7 +278,7 @@ func TestTokenRevokeExpireDelete(t *testing.T) {
 	// Expire.
 	clk.Step(2*time.Hour + time.Second)
 	poke(t, ns, "short")
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		cur := &scimv1alpha1.ScimToken{}
 		if err := get(t, cur, ns, "short"); err != nil {
 			return err
@@ -299,7 +299,7 @@ func TestTokenWaitsForTenant(t *testing.T) {
 	ns := namespace(t)
 	defer startManager(t, ns)()
 	mustCreate(t, newToken(ns, "early", "later"))
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		cur := &scimv1alpha1.ScimToken{}
 		if err := get(t, cur, ns, "early"); err != nil {
 			return err
@@ -322,7 +322,7 @@ func TestTokenSecretConflict(t *testing.T) {
 	tok := newToken(ns, "clash", "acme")
 	tok.Spec.SecretName = "taken"
 	mustCreate(t, tok)
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		cur := &scimv1alpha1.ScimToken{}
 		if err := get(t, cur, ns, "clash"); err != nil {
 			return err
@@ -337,7 +337,7 @@ func TestTokenSecretConflict(t *testing.T) {
 
 func assertEvent(t *testing.T, ns, name, reason string) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	eventually(t, 30*time.Second, func() error {
 		var events corev1.EventList
 		if err := k8s.List(context.Background(), &events, client.InNamespace(ns)); err != nil {
 			return err
