@@ -64,8 +64,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.memberBatch, "member-batch", 10, "member ids per PATCH Add op, as Entra batches them")
 	fs.IntVar(&o.updates, "updates", -1, "users PATCHed in the incremental pass (default users/10)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent requests")
-	mode := fs.String("mode", "sync", "comma-separated phases to run in order: sync, lookup, create")
-	fs.DurationVar(&o.duration, "duration", 15*time.Second, "length of the lookup and create phases")
+	mode := fs.String("mode", "sync", "comma-separated phases to run in order: sync, lookup, create, scan")
+	fs.DurationVar(&o.duration, "duration", 15*time.Second, "length of the lookup, create and scan phases")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "hard limit of the whole run")
 	fs.BoolVar(&o.spawn, "spawn", false, "build and start a scimserver on a temp database on 127.0.0.1 and load it")
 	fs.StringVar(&o.serverBin, "server-bin", "", "with --spawn: scimserver binary to run (default: go build ./cmd/scimserver)")
@@ -78,7 +78,7 @@ func parseFlags(args []string) (*options, error) {
 	}
 	for _, m := range strings.Split(*mode, ",") {
 		switch m = strings.TrimSpace(m); m {
-		case "sync", "lookup", "create":
+		case "sync", "lookup", "create", "scan":
 			o.modes = append(o.modes, m)
 		default:
 			return nil, fmt.Errorf("--mode: unknown phase %q", m)
@@ -195,6 +195,8 @@ func run(ctx context.Context, o *options) int {
 			err = l.lookup(ctx)
 		case "create":
 			err = l.create(ctx)
+		case "scan":
+			err = l.scan(ctx)
 		}
 		fmt.Printf("phase %-7s %8.1f s\n", m, time.Since(t0).Seconds())
 		if err != nil {

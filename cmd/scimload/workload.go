@@ -28,6 +28,8 @@ const (
 	kPatchUser    = "PATCH /Users (incremental)"
 	kLookup       = "GET /Users?filter userName eq (lookup)"
 	kCreateTimed  = "POST /Users (create)"
+	kScanFilter   = "GET /Users?filter title co (scan)"
+	kScanSorted   = "GET /Users?sortBy=userName (scan)"
 	enterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 	patchOpURN    = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 )
@@ -388,6 +390,24 @@ func (l *loader) create(ctx context.Context) error {
 	return l.timed(ctx, l.o.duration, func(ctx context.Context, w, i int) error {
 		name := fmt.Sprintf("%s-c%06d-w%03d-%07d@contoso.com", l.o.prefix, run, w, i)
 		_, err := l.do(ctx, kCreateTimed, "POST", "/Users", nil, userBody(name, i), 201)
+		return err
+	})
+}
+
+// scan runs, for --duration, the two list requests that no index answers:
+// an unindexed filter and a sorted page, each reading every user. Entra
+// never sends them; an app browsing the directory might. The phase shows
+// their latency and, with --spawn, that memory stays bounded while the
+// store reads 100,000 documents per request.
+func (l *loader) scan(ctx context.Context) error {
+	l.phase("scan")
+	return l.timed(ctx, l.o.duration, func(ctx context.Context, w, i int) error {
+		if i%2 == 0 {
+			_, err := l.do(ctx, kScanFilter, "GET", "/Users", q("filter", `title co "nobody"`, "count", "100"), nil, 200)
+			return err
+		}
+		start := strconv.Itoa(1 + rand.IntN(l.o.users))
+		_, err := l.do(ctx, kScanSorted, "GET", "/Users", q("sortBy", "userName", "sortOrder", "descending", "startIndex", start, "count", "100"), nil, 200)
 		return err
 	})
 }

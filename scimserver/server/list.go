@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -249,46 +250,51 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, rts []*schema
 		return
 	}
 
-	// Root search: gather every type's matches, order them together, page.
+	s.serveRootSearch(w, r, rts, expr, p, resp)
+}
+
+// serveRootSearch answers POST /.search across resource types (RFC 7644
+// §3.4.3). Results are the types' matches one after the other (creation
+// order within each) or, with sortBy, merged in order. Each type is asked
+// only for the part of its matches the page can hold, so memory follows
+// startIndex+count, not the size of the tenant.
+func (s *Server) serveRootSearch(w http.ResponseWriter, r *http.Request, rts []*schema.ResourceType, expr filter.Expr, p listParams, resp listResponse) {
+	ctx := r.Context()
 	type hit struct {
 		cq  *compiledQuery
 		res *store.Resource
 	}
-	var hits []hit
-	var less func(a, b *store.Resource) bool
+	var (
+		hits  []hit
+		order *store.Order
+		skip  = p.startIndex - 1 // matches before the page, when unsorted
+	)
 	for _, rt := range rts {
 		cq, err := s.compile(rt, expr, p)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if less == nil {
-			less = cq.q.Less
-		}
-		cq.q.StartIndex, cq.q.Count = 1, 0
-		page, err := s.store.List(ctx, kindOf(rt), cq.q)
-		if err == nil && page.Total > 0 {
-			cq.q.Count = page.Total
-			page, err = s.store.List(ctx, kindOf(rt), cq.q)
-		}
-		if err == nil && *cq.err != nil {
-			err = *cq.err
-		}
+		order = cq.q.Order
+		total, page, err := s.rootPart(ctx, cq, p, skip)
 		if err != nil {
 			s.writeError(w, r, s.storeErr("list", rt, "", err))
 			return
 		}
-		for _, res := range page.Resources {
+		resp.TotalResults += total
+		skip = max(skip-total, 0)
+		for _, res := range page {
 			hits = append(hits, hit{cq, res})
 		}
 	}
-	if less != nil {
+	if order != nil {
+		less := orderLess(order)
 		sort.SliceStable(hits, func(i, j int) bool { return less(hits[i].res, hits[j].res) })
+		hits = hits[min(p.startIndex-1, len(hits)):]
 	}
-	resp.TotalResults = len(hits)
-	start := min(p.startIndex-1, len(hits))
-	end := min(start+p.count, len(hits))
-	for _, h := range hits[start:end] {
+	hits = hits[:min(p.count, len(hits))]
+	base := s.baseURL(r)
+	for _, h := range hits {
 		if err := s.appendPage(r, &resp, h.cq, []*store.Resource{h.res}, base); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -296,6 +302,30 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, rts []*schema
 	}
 	resp.ItemsPerPage = len(resp.Resources)
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// rootPart lists one type's share of a root search: its number of matches
+// and the matches the page may need. Sorted, those are its first
+// startIndex-1+count (the merged page can only come from them); unsorted,
+// the ones left after skipping the matches of the types before it.
+func (s *Server) rootPart(ctx context.Context, cq *compiledQuery, p listParams, skip int) (int, []*store.Resource, error) {
+	q := cq.q
+	switch {
+	case p.count == 0:
+		q.Count = 0 // totals only
+	case q.Order != nil:
+		q.StartIndex, q.Count = 1, p.startIndex-1+p.count
+	default:
+		q.StartIndex, q.Count = skip+1, p.count
+	}
+	page, err := s.store.List(ctx, kindOf(cq.rt), q)
+	if err == nil && *cq.err != nil {
+		err = *cq.err
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return page.Total, page.Resources, nil
 }
 
 func (s *Server) appendPage(r *http.Request, resp *listResponse, cq *compiledQuery, res []*store.Resource, base string) error {
@@ -335,6 +365,7 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 		}
 		filterMembers := rt.Name == "Group" && strings.Contains(strings.ToLower(p.filter), "members")
 		withMembers = withMembers || filterMembers
+		cq.q.MatchMembers = filterMembers
 		if attr, value, ok := filter.Eq(expr); ok {
 			if ext, a, sub, err := rt.Lookup(rt.SplitPath(attr)); err == nil && ext == "" && sub == nil && pushDown[a.Name] {
 				if a.Name != "userName" || rt.Name == "User" {
@@ -361,11 +392,11 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 	}
 	cq.q.Members = withMembers
 	if p.sortBy != "" {
-		less, err := sortLess(rt, p.sortBy, p.sortOrder)
+		order, err := sortOrder(rt, p.sortBy, p.sortOrder)
 		if err != nil {
 			return nil, err
 		}
-		cq.q.Less = less
+		cq.q.Order = order
 	}
 	return cq, nil
 }

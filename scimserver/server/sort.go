@@ -10,10 +10,10 @@ import (
 	"github.com/scim-operator/scim-operator/scimserver/store"
 )
 
-// sortLess builds the ordering for sortBy/sortOrder (RFC 7644 §3.4.2.3).
-// Resources without a value sort last in ascending order; ties fall back
-// to creation order so pages are stable.
-func sortLess(rt *schema.ResourceType, sortBy, sortOrder string) (func(a, b *store.Resource) bool, error) {
+// sortOrder builds the ordering for sortBy/sortOrder (RFC 7644 §3.4.2.3).
+// Resources without a value sort last in ascending order; the store keeps
+// creation order for ties, so pages are stable.
+func sortOrder(rt *schema.ResourceType, sortBy, sortOrder string) (*store.Order, error) {
 	ext, a, sub, err := rt.Lookup(rt.SplitPath(strings.TrimSpace(sortBy)))
 	if err != nil {
 		return nil, scimerr.BadRequest(scimerr.InvalidPath, "sortBy %q: %v", sortBy, errDetail(err))
@@ -30,20 +30,28 @@ func sortLess(rt *schema.ResourceType, sortBy, sortOrder string) (func(a, b *sto
 	if sub != nil {
 		caseExact = sub.CaseExact
 	}
-	key := func(r *store.Resource) any { return sortKey(r, ext, a, sub, caseExact) }
+	cmp := compareKeys
+	if desc {
+		cmp = func(x, y any) int { return compareKeys(y, x) }
+	}
+	return &store.Order{
+		Key:     func(r *store.Resource) any { return sortKey(r, ext, a, sub, caseExact) },
+		Compare: cmp,
+	}, nil
+}
+
+// orderLess orders resources of different types for a root search: by
+// key, then creation time, then id.
+func orderLess(o *store.Order) func(x, y *store.Resource) bool {
 	return func(x, y *store.Resource) bool {
-		c := compareKeys(key(x), key(y))
-		if desc {
-			c = -c
-		}
-		if c != 0 {
+		if c := o.Compare(o.Key(x), o.Key(y)); c != 0 {
 			return c < 0
 		}
 		if !x.Created.Equal(y.Created) {
 			return x.Created.Before(y.Created)
 		}
 		return x.ID < y.ID
-	}, nil
+	}
 }
 
 func errDetail(err error) string {

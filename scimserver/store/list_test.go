@@ -29,7 +29,16 @@ func TestList(t *testing.T) {
 	}
 	mustCreate(t, s, groupRes("g1", "Sales", uid(1), uid(2)), groupRes("g2", "Eng"))
 	odd := func(r *Resource) bool { return r.ID[len(r.ID)-1]%2 == 1 }
-	desc := func(a, b *Resource) bool { return a.ID > b.ID }
+	desc := &Order{
+		Key:     func(r *Resource) any { return r.ID },
+		Compare: func(a, b any) int { return strings.Compare(b.(string), a.(string)) },
+	}
+	// Only even users have an externalId: they sort first, ties (equal
+	// keys) keep creation order.
+	byExternalID := &Order{
+		Key:     func(r *Resource) any { e, _ := r.Doc["externalId"].(string); return e },
+		Compare: func(a, b any) int { return strings.Compare(b.(string), a.(string)) },
+	}
 
 	tests := []struct {
 		name  string
@@ -58,9 +67,12 @@ func TestList(t *testing.T) {
 		{"lookup plus match", User, Query{Lookup: &Lookup{"externalId", "even"}, Match: func(r *Resource) bool { return r.ID == uid(4) }, Count: 10}, 1, []string{uid(4)}},
 		{"match pages", User, Query{Match: odd, StartIndex: 2, Count: 2}, 5, []string{uid(3), uid(5)}},
 		{"match count 0", User, Query{Match: odd, Count: 0}, 5, []string{}},
-		{"sort", User, Query{Less: desc, StartIndex: 1, Count: 3}, 10, []string{uid(9), uid(8), uid(7)}},
-		{"match and sort", User, Query{Match: odd, Less: desc, StartIndex: 2, Count: 10}, 5, []string{uid(7), uid(5), uid(3), uid(1)}},
-		{"sort past end", User, Query{Less: desc, StartIndex: 20, Count: 3}, 10, []string{}},
+		{"sort", User, Query{Order: desc, StartIndex: 1, Count: 3}, 10, []string{uid(9), uid(8), uid(7)}},
+		{"match and sort", User, Query{Match: odd, Order: desc, StartIndex: 2, Count: 10}, 5, []string{uid(7), uid(5), uid(3), uid(1)}},
+		{"sort past end", User, Query{Order: desc, StartIndex: 20, Count: 3}, 10, []string{}},
+		{"sort count 0 totals only", User, Query{Order: desc, Count: 0}, 10, []string{}},
+		{"sort ties keep creation order", User, Query{Order: byExternalID, StartIndex: 4, Count: 4}, 10, []string{uid(6), uid(8), uid(1), uid(3)}},
+		{"lookup and sort", User, Query{Lookup: &Lookup{"externalId", "even"}, Order: desc, StartIndex: 2, Count: 2}, 5, []string{uid(6), uid(4)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,7 +108,10 @@ func TestListMembers(t *testing.T) {
 		}
 		return false
 	}
-	byName := func(a, b *Resource) bool { return a.Doc["displayName"].(string) < b.Doc["displayName"].(string) }
+	byName := &Order{
+		Key:     func(r *Resource) any { return r.Doc["displayName"] },
+		Compare: func(a, b any) int { return strings.Compare(a.(string), b.(string)) },
+	}
 	tests := []struct {
 		name string
 		q    Query
@@ -106,8 +121,11 @@ func TestListMembers(t *testing.T) {
 		{"sql page without members", Query{Count: 10}, map[string][]string{"g1": nil, "g2": nil, "g3": nil}},
 		{"lookup", Query{Lookup: &Lookup{"displayName", "eng"}, Members: true, Count: 10}, map[string][]string{"g2": {"u2"}}},
 		{"lookup excludes members", Query{Lookup: &Lookup{"displayName", "eng"}, Count: 10}, map[string][]string{"g2": nil}},
-		{"match on members", Query{Match: hasU1, Members: true, Count: 10}, map[string][]string{"g1": {"u1", "u2"}}},
-		{"sorted page", Query{Less: byName, Members: true, StartIndex: 2, Count: 1}, map[string][]string{"g2": {"u2"}}},
+		{"match on members", Query{Match: hasU1, Members: true, MatchMembers: true, Count: 10}, map[string][]string{"g1": {"u1", "u2"}}},
+		{"match on members, sorted, paged", Query{Match: func(r *Resource) bool { return len(r.Members) > 0 }, Order: byName, Members: true, MatchMembers: true, StartIndex: 2, Count: 1}, map[string][]string{"g1": {"u1", "u2"}}},
+		{"match without members loads them for the page", Query{Match: func(r *Resource) bool { return r.ID != "g1" }, Members: true, Count: 10}, map[string][]string{"g2": {"u2"}, "g3": {}}},
+		{"sorted page", Query{Order: byName, Members: true, StartIndex: 2, Count: 1}, map[string][]string{"g2": {"u2"}}},
+		{"sorted page without members", Query{Order: byName, StartIndex: 1, Count: 1}, map[string][]string{"g3": nil}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,6 +40,19 @@ func scanResource(kind Kind, row rowScanner) (*Resource, int64, error) {
 	return r, rid, nil
 }
 
+// eachResource calls fn for every row of rows (resCols), then closes rows.
+func eachResource(kind Kind, rows *sql.Rows, fn func(r *Resource, rid int64)) error {
+	defer rows.Close()
+	for rows.Next() {
+		r, rid, err := scanResource(kind, rows)
+		if err != nil {
+			return err
+		}
+		fn(r, rid)
+	}
+	return rows.Err()
+}
+
 // Get returns one resource, with its members when asked (groups).
 func (s *SQLite) Get(ctx context.Context, kind Kind, id string, members bool) (*Resource, error) {
 	if err := checkKind(kind); err != nil {
@@ -116,18 +129,12 @@ func (s *SQLite) GroupsOf(ctx context.Context, userIDs []string) (map[string][]G
 	if len(userIDs) == 0 {
 		return out, nil
 	}
-	// One JSON array parameter instead of N placeholders: no variable limit,
-	// and one statement text regardless of the batch size.
-	arr, err := json.Marshal(userIDs)
+	arr, err := json.Marshal(userIDs) // see stmts.groupsOf
+
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT u.id, g.id, g.display_name
-		FROM resources u
-		JOIN members m ON m.member_rid = u.rid
-		JOIN resources g ON g.rid = m.group_rid
-		WHERE u.kind = 'User' AND u.id IN (SELECT value FROM json_each(?))
-		ORDER BY u.id, g.rid`, string(arr))
+	rows, err := s.stmts.groupsOf.QueryContext(ctx, string(arr))
 	if err != nil {
 		return nil, err
 	}
@@ -147,16 +154,20 @@ func (s *SQLite) GroupsOf(ctx context.Context, userIDs []string) (map[string][]G
 
 // List returns one page of the resources of kind that match q.
 //
-// Without Lookup, Match and Less the page is cut in SQL (creation order,
-// LIMIT/OFFSET, the total from the counts table). Otherwise candidates (all of kind, or
-// those the Lookup index selects) are streamed, filtered and sorted in Go,
-// then paged.
+// Without Lookup, Match and Order the page is cut in SQL (creation order,
+// LIMIT/OFFSET, the total from the counts table). Otherwise candidates (all
+// of kind, or those the Lookup index selects) are streamed and matched in
+// Go, keeping only the page or, when sorting, each match's sort key: memory
+// stays bounded by the page however many resources are scanned.
 func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	if err := checkKind(kind); err != nil {
 		return nil, err
 	}
-	start := max(q.StartIndex, 1) - 1 // 0-based offset
-	count := max(q.Count, 0)
+	w := window{start: max(q.StartIndex, 1) - 1, count: max(q.Count, 0)}
+	if w.count == 0 {
+		q.Order = nil // totals only: nothing to sort
+	}
+	withMembers := q.Members && kind == Group
 
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -164,107 +175,165 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	}
 	defer tx.Rollback()
 
-	if q.Lookup == nil && q.Match == nil && q.Less == nil {
-		return s.listSQL(ctx, tx, kind, start, count, q.Members)
+	if q.Lookup == nil && q.Match == nil && q.Order == nil {
+		return s.listSQL(ctx, tx, kind, w, withMembers)
 	}
-
-	var rows *sql.Rows
-	if q.Lookup != nil {
-		attr, val, err := lookupArgs(kind, q.Lookup)
-		if err != nil {
-			return nil, err
-		}
-		rows, err = tx.StmtContext(ctx, s.stmts.lookup[attr]).QueryContext(ctx, string(kind), val)
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		rows, err = tx.QueryContext(ctx, `SELECT `+resCols+` FROM resources WHERE kind = ? ORDER BY rid`, string(kind))
-		if err != nil {
-			return nil, err
-		}
-	}
-
-	// A filter may name members (members.value eq ...): then members must
-	// be loaded before matching, which needs the candidates collected first.
-	preload := q.Members && kind == Group && q.Match != nil
-	keepAll := q.Less != nil || preload
-	page := &Page{Resources: []*Resource{}}
-	withMembers := q.Members && kind == Group
-	ridOf := map[*Resource]int64{} // groups whose members may be needed
-	var all []*Resource
-	err = func() error {
-		defer rows.Close()
-		for rows.Next() {
-			r, rid, err := scanResource(kind, rows)
-			if err != nil {
-				return err
-			}
-			if keepAll {
-				all = append(all, r)
-				if withMembers {
-					ridOf[r] = rid
-				}
-				continue
-			}
-			// Streaming: keep only the page, count the rest.
-			if q.Match != nil && !q.Match(r) {
-				continue
-			}
-			if page.Total >= start && page.Total < start+count {
-				page.Resources = append(page.Resources, r)
-				if withMembers {
-					ridOf[r] = rid
-				}
-			}
-			page.Total++
-		}
-		return rows.Err()
-	}()
+	rows, err := s.candidates(ctx, tx, kind, q.Lookup)
 	if err != nil {
 		return nil, err
 	}
-	if preload {
-		if err := loadMembers(ctx, tx, invert(ridOf, all)); err != nil {
+	var page *collected
+	switch {
+	case withMembers && q.MatchMembers && q.Match != nil:
+		page, err = listPreloaded(ctx, tx, kind, rows, q, w)
+		withMembers = false // loaded before matching
+	case q.Order != nil:
+		page, err = listOrdered(ctx, tx, kind, rows, q, w)
+	default:
+		page, err = listStreamed(kind, rows, q.Match, w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if withMembers {
+		if err := loadMembers(ctx, tx, page.byRID); err != nil {
 			return nil, err
 		}
 	}
-	if keepAll {
-		if q.Match != nil {
-			all = slices.DeleteFunc(all, func(r *Resource) bool { return !q.Match(r) })
-		}
-		if q.Less != nil {
-			slices.SortStableFunc(all, func(a, b *Resource) int {
-				switch {
-				case q.Less(a, b):
-					return -1
-				case q.Less(b, a):
-					return 1
-				}
-				return 0
-			})
-		}
-		page.Total = len(all)
-		if start < len(all) {
-			page.Resources = all[start:min(start+count, len(all))]
-		}
+	return &page.Page, nil
+}
+
+// window is the 0-based slice of the matches a List returns.
+type window struct{ start, count int }
+
+func (w window) contains(i int) bool { return i >= w.start && i < w.start+w.count }
+
+// cut returns the window's part of n items as [lo, hi).
+func (w window) cut(n int) (lo, hi int) {
+	return min(w.start, n), min(w.start+w.count, n)
+}
+
+// candidates streams the resources a List considers: those the lookup index
+// selects, or every resource of kind, in creation order.
+func (s *SQLite) candidates(ctx context.Context, tx *sql.Tx, kind Kind, l *Lookup) (*sql.Rows, error) {
+	if l == nil {
+		return tx.QueryContext(ctx, `SELECT `+resCols+` FROM resources WHERE kind = ? ORDER BY rid`, string(kind))
 	}
-	if withMembers && !preload {
-		// Members only for the page, not for every candidate.
-		if err := loadMembers(ctx, tx, invert(ridOf, page.Resources)); err != nil {
-			return nil, err
+	attr, val, err := lookupArgs(kind, l)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, s.stmts.lookup[attr]).QueryContext(ctx, string(kind), val)
+}
+
+// listStreamed matches candidates one at a time and keeps only the page.
+func listStreamed(kind Kind, rows *sql.Rows, match func(*Resource) bool, w window) (*collected, error) {
+	page := newPage()
+	err := eachResource(kind, rows, func(r *Resource, rid int64) {
+		if match != nil && !match(r) {
+			return
+		}
+		if w.contains(page.Total) {
+			page.add(r, rid)
+		}
+		page.Total++
+	})
+	return page, err
+}
+
+// keyed is one match while sorting: its sort key and where to find it.
+type keyed struct {
+	key any
+	rid int64
+	res *Resource // kept only when already loaded in full (listPreloaded)
+}
+
+func sortKeyed(ks []keyed, o *Order) {
+	// Stable: candidates arrive in creation order, which breaks ties.
+	slices.SortStableFunc(ks, func(a, b keyed) int { return o.Compare(a.key, b.key) })
+}
+
+// listOrdered matches candidates, keeps each match's sort key, sorts the
+// keys and then loads the page's documents by rid from the same snapshot.
+func listOrdered(ctx context.Context, tx *sql.Tx, kind Kind, rows *sql.Rows, q Query, w window) (*collected, error) {
+	var ks []keyed
+	err := eachResource(kind, rows, func(r *Resource, rid int64) {
+		if q.Match == nil || q.Match(r) {
+			ks = append(ks, keyed{key: q.Order.Key(r), rid: rid})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortKeyed(ks, q.Order)
+	lo, hi := w.cut(len(ks))
+	page, err := loadByRID(ctx, tx, kind, ks[lo:hi])
+	if err != nil {
+		return nil, err
+	}
+	page.Total = len(ks)
+	return page, nil
+}
+
+// loadByRID loads the resources ks name, in ks's order, with one query.
+func loadByRID(ctx context.Context, tx *sql.Tx, kind Kind, ks []keyed) (*collected, error) {
+	page := newPage()
+	if len(ks) == 0 {
+		return page, nil
+	}
+	rids := make([]int64, len(ks))
+	for i, k := range ks {
+		rids[i] = k.rid
+	}
+	arr, _ := json.Marshal(rids)
+	rows, err := tx.QueryContext(ctx, `SELECT `+resCols+` FROM resources
+		WHERE rid IN (SELECT value FROM json_each(?))`, string(arr))
+	if err != nil {
+		return nil, err
+	}
+	loaded := make(map[int64]*Resource, len(ks))
+	if err := eachResource(kind, rows, func(r *Resource, rid int64) { loaded[rid] = r }); err != nil {
+		return nil, err
+	}
+	for _, k := range ks {
+		if r := loaded[k.rid]; r != nil { // same snapshot: always present
+			page.add(r, k.rid)
 		}
 	}
 	return page, nil
 }
 
-// invert maps rid to resource for rs.
-func invert(ridOf map[*Resource]int64, rs []*Resource) map[int64]*Resource {
-	m := make(map[int64]*Resource, len(rs))
-	for _, r := range rs {
-		m[ridOf[r]] = r
+// listPreloaded serves filters that read group members (members.value eq
+// ...): members must be loaded before matching, so every candidate group is
+// held at once. Groups are few next to users; the filter is rare.
+func listPreloaded(ctx context.Context, tx *sql.Tx, kind Kind, rows *sql.Rows, q Query, w window) (*collected, error) {
+	all := newPage()
+	if err := eachResource(kind, rows, all.add); err != nil {
+		return nil, err
 	}
-	return m
+	if err := loadMembers(ctx, tx, all.byRID); err != nil {
+		return nil, err
+	}
+	var ks []keyed
+	for i, r := range all.Resources {
+		if q.Match(r) {
+			k := keyed{rid: all.rids[i], res: r}
+			if q.Order != nil {
+				k.key = q.Order.Key(r)
+			}
+			ks = append(ks, k)
+		}
+	}
+	if q.Order != nil {
+		sortKeyed(ks, q.Order)
+	}
+	page := newPage()
+	lo, hi := w.cut(len(ks))
+	for _, k := range ks[lo:hi] {
+		page.add(k.res, k.rid)
+	}
+	page.Total = len(ks)
+	return page, nil
 }
 
 // lookupArgs resolves a Lookup to its prepared statement key and the value
@@ -288,41 +357,45 @@ const pageQuery = `SELECT ` + resCols + ` FROM resources WHERE rid IN
 	(SELECT rid FROM resources WHERE kind = ? ORDER BY rid LIMIT ? OFFSET ?) ORDER BY rid`
 
 // listSQL pages in SQL: the cheap path for an unfiltered, unsorted list.
-func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, start, count int, members bool) (*Page, error) {
-	page := &Page{Resources: []*Resource{}}
+func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, withMembers bool) (*Page, error) {
+	page := newPage()
 	switch err := tx.QueryRowContext(ctx, `SELECT n FROM counts WHERE kind = ?`, string(kind)).Scan(&page.Total); {
 	case errors.Is(err, sql.ErrNoRows): // nothing of this kind was ever created
 	case err != nil:
 		return nil, err
 	}
-	if count == 0 || start >= page.Total {
-		return page, nil
+	if w.count == 0 || w.start >= page.Total {
+		return &page.Page, nil
 	}
-	rows, err := tx.QueryContext(ctx, pageQuery,
-		string(kind), count, start)
+	rows, err := tx.QueryContext(ctx, pageQuery, string(kind), w.count, w.start)
 	if err != nil {
 		return nil, err
 	}
-	byRID := map[int64]*Resource{}
-	err = func() error {
-		defer rows.Close()
-		for rows.Next() {
-			r, rid, err := scanResource(kind, rows)
-			if err != nil {
-				return err
-			}
-			page.Resources = append(page.Resources, r)
-			byRID[rid] = r
-		}
-		return rows.Err()
-	}()
-	if err != nil {
+	if err := eachResource(kind, rows, page.add); err != nil {
 		return nil, err
 	}
-	if members && kind == Group {
-		if err := loadMembers(ctx, tx, byRID); err != nil {
+	if withMembers {
+		if err := loadMembers(ctx, tx, page.byRID); err != nil {
 			return nil, err
 		}
 	}
-	return page, nil
+	return &page.Page, nil
+}
+
+// collected is a Page being built, with the rids of its resources (to load
+// members or documents by rid).
+type collected struct {
+	Page
+	rids  []int64
+	byRID map[int64]*Resource
+}
+
+func newPage() *collected {
+	return &collected{Page: Page{Resources: []*Resource{}}, byRID: map[int64]*Resource{}}
+}
+
+func (c *collected) add(r *Resource, rid int64) {
+	c.Resources = append(c.Resources, r)
+	c.rids = append(c.rids, rid)
+	c.byRID[rid] = r
 }

@@ -58,12 +58,24 @@ type Lookup struct {
 
 // Query selects, orders and pages resources of one kind.
 type Query struct {
-	Lookup     *Lookup                   // indexed push-down, or nil
-	Match      func(*Resource) bool      // full filter, evaluated in Go on candidates; nil = all
-	Less       func(a, b *Resource) bool // sortBy; nil = creation order
-	StartIndex int                       // 1-based; values < 1 mean 1
-	Count      int                       // 0 = totals only
-	Members    bool                      // load group members
+	Lookup     *Lookup              // indexed push-down, or nil
+	Match      func(*Resource) bool // full filter, evaluated in Go on candidates; nil = all
+	Order      *Order               // sortBy; nil = creation order
+	StartIndex int                  // 1-based; values < 1 mean 1
+	Count      int                  // 0 = totals only
+	Members    bool                 // load group members
+	// MatchMembers says Match reads Members (a filter on members.value):
+	// they are then loaded before matching.
+	MatchMembers bool
+}
+
+// Order sorts a List (sortBy). The store extracts each candidate's key
+// once and keeps only keys while sorting, then loads the page's documents,
+// so sorting 100,000 users holds 100,000 keys in memory, not documents.
+// Ties keep creation order.
+type Order struct {
+	Key     func(*Resource) any // the value sorted on
+	Compare func(a, b any) int  // orders two keys; the direction is its own
 }
 
 // Page is one page of a List.
