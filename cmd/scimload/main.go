@@ -43,6 +43,7 @@ type options struct {
 	members, memberBatch int
 	updates              int
 	concurrency          int
+	scanConcurrency      int
 	modes                []string
 	duration, timeout    time.Duration
 	spawn, keep          bool
@@ -65,6 +66,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.updates, "updates", -1, "users PATCHed in the incremental pass (default users/10)")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent requests")
 	mode := fs.String("mode", "sync", "comma-separated phases to run in order: sync, lookup, create, scan")
+	fs.IntVar(&o.scanConcurrency, "scan-concurrency", 4, "workers sending full scans in the scan phase (the others look users up)")
 	fs.DurationVar(&o.duration, "duration", 15*time.Second, "length of the lookup, create and scan phases")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "hard limit of the whole run")
 	fs.BoolVar(&o.spawn, "spawn", false, "build and start a scimserver on a temp database on 127.0.0.1 and load it")
@@ -89,6 +91,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.concurrency < 1 || o.users < 1 || o.members < 0 || o.groups < 0 || o.memberBatch < 1 {
 		return nil, errors.New("--concurrency, --users and --member-batch must be positive")
+	}
+	if o.scanConcurrency < 0 || o.scanConcurrency > o.concurrency {
+		return nil, errors.New("--scan-concurrency must be between 0 and --concurrency")
 	}
 	if o.spawn == (o.url != "") {
 		return nil, errors.New("pass exactly one of --spawn and --url")
@@ -202,6 +207,9 @@ func run(ctx context.Context, o *options) int {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scimload:", m, err)
 			l.rec.print(os.Stdout)
+			if mem != nil {
+				mem.print()
+			}
 			return 1
 		}
 	}

@@ -30,6 +30,7 @@ const (
 	kCreateTimed  = "POST /Users (create)"
 	kScanFilter   = "GET /Users?filter title co (scan)"
 	kScanSorted   = "GET /Users?sortBy=userName (scan)"
+	kScanLookup   = "GET /Users?filter userName eq (during scans)"
 	enterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 	patchOpURN    = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 )
@@ -394,15 +395,21 @@ func (l *loader) create(ctx context.Context) error {
 	})
 }
 
-// scan runs, for --duration, the two list requests that no index answers:
-// an unindexed filter and a sorted page, each reading every user. Entra
-// never sends them; an app browsing the directory might. The phase shows
-// their latency and, with --spawn, that memory stays bounded while the
-// store reads 100,000 documents per request.
+// scan runs, for --duration, the two list requests no index answers (an
+// unindexed filter and a deep sorted page, each reading every user) on
+// --scan-concurrency workers, and userName lookups on the other workers.
+// Entra never sends such scans; an app browsing the directory might. The
+// phase shows their latency, that the lookups keep their pace meanwhile,
+// and (with --spawn) that memory stays bounded.
 func (l *loader) scan(ctx context.Context) error {
 	l.phase("scan")
 	return l.timed(ctx, l.o.duration, func(ctx context.Context, w, i int) error {
-		if i%2 == 0 {
+		switch {
+		case w >= l.o.scanConcurrency:
+			name := l.userName(rand.IntN(l.o.users))
+			_, err := l.do(ctx, kScanLookup, "GET", "/Users", q("filter", eq("userName", name)), nil, 200)
+			return err
+		case i%2 == 0:
 			_, err := l.do(ctx, kScanFilter, "GET", "/Users", q("filter", `title co "nobody"`, "count", "100"), nil, 200)
 			return err
 		}

@@ -373,6 +373,7 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 				}
 			}
 		}
+		cq.q.Text = textNeed(rt, expr)
 		cq.q.Match = func(res *store.Resource) bool {
 			if matchErr != nil {
 				return false

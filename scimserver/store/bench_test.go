@@ -270,6 +270,21 @@ func BenchmarkListMatchScan100k(b *testing.B) {
 	}
 }
 
+// BenchmarkListTextScan100k is the same scan when the filter gives a text
+// condition (title co "nobody"): rows are searched, not decoded.
+func BenchmarkListTextScan100k(b *testing.B) {
+	s := fixture(b)
+	ctx := context.Background()
+	match := func(r *Resource) bool { return r.Doc["title"] == "Nobody" }
+	text := Contains("nobody", true)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.List(ctx, User, Query{Match: match, Text: text, Count: 100}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkListSortedScan100k sorts every user by userName for one page
 // deep in the list: the store keeps 100,000 keys, not documents.
 func BenchmarkListSortedScan100k(b *testing.B) {

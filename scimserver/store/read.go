@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -17,38 +18,66 @@ type rowScanner interface{ Scan(dest ...any) error }
 // ErrNotFound for sql.ErrNoRows.
 func scanResource(kind Kind, row rowScanner) (*Resource, int64, error) {
 	var (
-		rid, created, modified, version int64
-		id, doc                         string
+		c   cols
+		doc []byte
 	)
-	if err := row.Scan(&rid, &id, &doc, &created, &modified, &version); err != nil {
+	if err := row.Scan(c.dest(&doc)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, 0, ErrNotFound
 		}
 		return nil, 0, err
 	}
-	r := &Resource{
-		Kind: kind, ID: id,
-		Created:      time.Unix(0, created).UTC(),
-		LastModified: time.Unix(0, modified).UTC(),
-		Version:      version,
-	}
-	d := json.NewDecoder(strings.NewReader(doc))
-	d.UseNumber() // integers stay exact, as the rest of the server expects
-	if err := d.Decode(&r.Doc); err != nil {
-		return nil, 0, fmt.Errorf("store: decode %s %s: %w", kind, id, err)
-	}
-	return r, rid, nil
+	r, err := c.resource(kind, doc)
+	return r, c.rid, err
 }
 
-// eachResource calls fn for every row of rows (resCols), then closes rows.
-func eachResource(kind Kind, rows *sql.Rows, fn func(r *Resource, rid int64)) error {
+// cols are the resCols columns but the document, which is scanned apart
+// (as sql.RawBytes when streaming, to test it before decoding).
+type cols struct {
+	rid, created, modified, version int64
+	id                              string
+}
+
+func (c *cols) dest(doc any) []any {
+	return []any{&c.rid, &c.id, doc, &c.created, &c.modified, &c.version}
+}
+
+func (c *cols) resource(kind Kind, doc []byte) (*Resource, error) {
+	r := &Resource{
+		Kind: kind, ID: c.id,
+		Created:      time.Unix(0, c.created).UTC(),
+		LastModified: time.Unix(0, c.modified).UTC(),
+		Version:      c.version,
+	}
+	d := json.NewDecoder(bytes.NewReader(doc))
+	d.UseNumber() // integers stay exact, as the rest of the server expects
+	if err := d.Decode(&r.Doc); err != nil {
+		return nil, fmt.Errorf("store: decode %s %s: %w", kind, c.id, err)
+	}
+	return r, nil
+}
+
+// eachResource calls fn for every row of rows (resCols) whose document
+// passes text (nil: every row), then closes rows.
+func eachResource(kind Kind, rows *sql.Rows, text func([]byte) bool, fn func(r *Resource, rid int64)) error {
 	defer rows.Close()
+	var (
+		c   cols
+		doc sql.RawBytes // valid until the next Next: decoded or skipped before
+	)
+	dest := c.dest(&doc)
 	for rows.Next() {
-		r, rid, err := scanResource(kind, rows)
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		if text != nil && !text(doc) {
+			continue
+		}
+		r, err := c.resource(kind, doc)
 		if err != nil {
 			return err
 		}
-		fn(r, rid)
+		fn(r, c.rid)
 	}
 	return rows.Err()
 }
@@ -168,6 +197,13 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 		q.Order = nil // totals only: nothing to sort
 	}
 	withMembers := q.Members && kind == Group
+	if q.Lookup == nil && (q.Match != nil || q.Text != nil || q.Order != nil) {
+		release, err := s.acquireScan(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -175,7 +211,7 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	}
 	defer tx.Rollback()
 
-	if q.Lookup == nil && q.Match == nil && q.Order == nil {
+	if q.Lookup == nil && q.Match == nil && q.Text == nil && q.Order == nil {
 		return s.listSQL(ctx, tx, kind, w, withMembers)
 	}
 	rows, err := s.candidates(ctx, tx, kind, q.Lookup)
@@ -190,7 +226,7 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	case q.Order != nil:
 		page, err = listOrdered(ctx, tx, kind, rows, q, w)
 	default:
-		page, err = listStreamed(kind, rows, q.Match, w)
+		page, err = listStreamed(kind, rows, q.Text, q.Match, w)
 	}
 	if err != nil {
 		return nil, err
@@ -201,6 +237,16 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 		}
 	}
 	return &page.Page, nil
+}
+
+// acquireScan waits for a full-scan slot (see SQLite.scans).
+func (s *SQLite) acquireScan(ctx context.Context) (release func(), err error) {
+	select {
+	case s.scans <- struct{}{}:
+		return func() { <-s.scans }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // window is the 0-based slice of the matches a List returns.
@@ -227,9 +273,9 @@ func (s *SQLite) candidates(ctx context.Context, tx *sql.Tx, kind Kind, l *Looku
 }
 
 // listStreamed matches candidates one at a time and keeps only the page.
-func listStreamed(kind Kind, rows *sql.Rows, match func(*Resource) bool, w window) (*collected, error) {
+func listStreamed(kind Kind, rows *sql.Rows, text *Text, match func(*Resource) bool, w window) (*collected, error) {
 	page := newPage()
-	err := eachResource(kind, rows, func(r *Resource, rid int64) {
+	err := eachResource(kind, rows, text.compile(), func(r *Resource, rid int64) {
 		if match != nil && !match(r) {
 			return
 		}
@@ -257,7 +303,7 @@ func sortKeyed(ks []keyed, o *Order) {
 // keys and then loads the page's documents by rid from the same snapshot.
 func listOrdered(ctx context.Context, tx *sql.Tx, kind Kind, rows *sql.Rows, q Query, w window) (*collected, error) {
 	var ks []keyed
-	err := eachResource(kind, rows, func(r *Resource, rid int64) {
+	err := eachResource(kind, rows, q.Text.compile(), func(r *Resource, rid int64) {
 		if q.Match == nil || q.Match(r) {
 			ks = append(ks, keyed{key: q.Order.Key(r), rid: rid})
 		}
@@ -292,7 +338,7 @@ func loadByRID(ctx context.Context, tx *sql.Tx, kind Kind, ks []keyed) (*collect
 		return nil, err
 	}
 	loaded := make(map[int64]*Resource, len(ks))
-	if err := eachResource(kind, rows, func(r *Resource, rid int64) { loaded[rid] = r }); err != nil {
+	if err := eachResource(kind, rows, nil, func(r *Resource, rid int64) { loaded[rid] = r }); err != nil {
 		return nil, err
 	}
 	for _, k := range ks {
@@ -308,7 +354,7 @@ func loadByRID(ctx context.Context, tx *sql.Tx, kind Kind, ks []keyed) (*collect
 // held at once. Groups are few next to users; the filter is rare.
 func listPreloaded(ctx context.Context, tx *sql.Tx, kind Kind, rows *sql.Rows, q Query, w window) (*collected, error) {
 	all := newPage()
-	if err := eachResource(kind, rows, all.add); err != nil {
+	if err := eachResource(kind, rows, q.Text.compile(), all.add); err != nil {
 		return nil, err
 	}
 	if err := loadMembers(ctx, tx, all.byRID); err != nil {
@@ -371,7 +417,7 @@ func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, w
 	if err != nil {
 		return nil, err
 	}
-	if err := eachResource(kind, rows, page.add); err != nil {
+	if err := eachResource(kind, rows, nil, page.add); err != nil {
 		return nil, err
 	}
 	if withMembers {

@@ -21,6 +21,10 @@ type SQLite struct {
 	r     *sql.DB // read pool, query_only
 	now   func() time.Time
 	stmts stmts
+	// scans bounds the List calls that read every resource of a kind (no
+	// index applies), so they never hold every read connection and starve
+	// the indexed lookups Entra's sync depends on.
+	scans chan struct{}
 }
 
 var _ Store = (*SQLite)(nil)
@@ -28,6 +32,7 @@ var _ Store = (*SQLite)(nil)
 type options struct {
 	now         func() time.Time
 	readConns   int
+	scanLimit   int
 	synchronous string
 	busyTimeout time.Duration
 }
@@ -40,6 +45,11 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 
 // WithReadConns sets the size of the read connection pool.
 func WithReadConns(n int) Option { return func(o *options) { o.readConns = n } }
+
+// WithScanLimit sets how many full scans (filters or sorts no index
+// answers) run at once; more wait for a slot until their context ends.
+// Default: half the read connections, at least 1.
+func WithScanLimit(n int) Option { return func(o *options) { o.scanLimit = n } }
 
 // WithSynchronous sets PRAGMA synchronous (default NORMAL). In WAL mode
 // NORMAL survives a process crash (kill -9) but a power loss or kernel panic
@@ -62,6 +72,9 @@ func OpenSQLite(path string, opts ...Option) (*SQLite, error) {
 	}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.scanLimit < 1 {
+		o.scanLimit = max(1, o.readConns/2)
 	}
 	switch o.synchronous {
 	case "OFF", "NORMAL", "FULL", "EXTRA":
@@ -98,7 +111,7 @@ func OpenSQLite(path string, opts ...Option) (*SQLite, error) {
 	r.SetConnMaxLifetime(0)
 	r.SetConnMaxIdleTime(0)
 
-	s := &SQLite{w: w, r: r, now: o.now}
+	s := &SQLite{w: w, r: r, now: o.now, scans: make(chan struct{}, o.scanLimit)}
 	if err := s.stmts.prepare(ctx, w, r); err != nil {
 		s.Close()
 		return nil, err

@@ -60,6 +60,7 @@ type Lookup struct {
 type Query struct {
 	Lookup     *Lookup              // indexed push-down, or nil
 	Match      func(*Resource) bool // full filter, evaluated in Go on candidates; nil = all
+	Text       *Text                // what Match needs of a document's text; tested before decoding
 	Order      *Order               // sortBy; nil = creation order
 	StartIndex int                  // 1-based; values < 1 mean 1
 	Count      int                  // 0 = totals only
