@@ -201,6 +201,8 @@ type memSampler struct {
 	peakPhase string
 	peakAnon  int64
 	anonPhase string
+	byPhase   map[string]int64 // highest sampled VmRSS of each phase
+	phases    []string         // in the order they ran
 }
 
 func (s *memSampler) setPhase(p string) { s.mu.Lock(); s.phase = p; s.mu.Unlock() }
@@ -218,6 +220,13 @@ func (s *memSampler) sample() {
 	if m.Anon > s.peakAnon {
 		s.peakAnon, s.anonPhase = m.Anon, s.phase
 	}
+	if s.byPhase == nil {
+		s.byPhase = map[string]int64{}
+	}
+	if _, seen := s.byPhase[s.phase]; !seen {
+		s.phases = append(s.phases, s.phase)
+	}
+	s.byPhase[s.phase] = max(s.byPhase[s.phase], m.RSS)
 }
 
 func (s *memSampler) run(ctx context.Context) {
@@ -249,6 +258,11 @@ func (s *memSampler) print() {
 	fmt.Printf("  highest sampled VmRSS   %s during %s = anon %s + file %s + shmem %s; Pss %s; %d mappings of the .db file\n",
 		mb(s.peak.RSS), s.peakPhase, mb(s.peak.Anon), mb(s.peak.File), mb(s.peak.Shmem), mb(s.peak.Pss), s.peak.DBMaps)
 	fmt.Printf("  highest sampled RssAnon %s during %s\n", mb(s.peakAnon), s.anonPhase)
+	fmt.Printf("  highest sampled VmRSS by phase:")
+	for _, p := range s.phases {
+		fmt.Printf(" %s %s;", p, mb(s.byPhase[p]))
+	}
+	fmt.Println()
 	fmt.Printf("  at the end: VmRSS %s = anon %s + file %s + shmem %s; Pss %s; %d mappings of the .db file\n",
 		mb(now.RSS), mb(now.Anon), mb(now.File), mb(now.Shmem), mb(now.Pss), now.DBMaps)
 }

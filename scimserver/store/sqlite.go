@@ -48,7 +48,8 @@ func WithReadConns(n int) Option { return func(o *options) { o.readConns = n } }
 
 // WithScanLimit sets how many full scans (filters or sorts no index
 // answers) run at once; more wait for a slot until their context ends.
-// Default: half the read connections, at least 1.
+// Default: half the CPUs (and of the read connections), at least 1, so
+// scans leave CPU to the indexed requests; measured in docs/benchmarks.md.
 func WithScanLimit(n int) Option { return func(o *options) { o.scanLimit = n } }
 
 // WithSynchronous sets PRAGMA synchronous (default NORMAL). In WAL mode
@@ -74,7 +75,7 @@ func OpenSQLite(path string, opts ...Option) (*SQLite, error) {
 		opt(&o)
 	}
 	if o.scanLimit < 1 {
-		o.scanLimit = max(1, o.readConns/2)
+		o.scanLimit = max(1, min(o.readConns, runtime.GOMAXPROCS(0))/2)
 	}
 	switch o.synchronous {
 	case "OFF", "NORMAL", "FULL", "EXTRA":
