@@ -29,7 +29,8 @@ const (
 	kLookup       = "GET /Users?filter userName eq (lookup)"
 	kCreateTimed  = "POST /Users (create)"
 	kScanFilter   = "GET /Users?filter title co (scan)"
-	kScanSorted   = "GET /Users?sortBy=userName (scan)"
+	kScanSorted   = "GET /Users?sortBy=name.familyName (scan)"
+	kSortedPage   = "GET /Users?sortBy=userName (index)"
 	kScanLookup   = "GET /Users?filter userName eq (during scans)"
 	enterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 	patchOpURN    = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -395,26 +396,29 @@ func (l *loader) create(ctx context.Context) error {
 	})
 }
 
-// scan runs, for --duration, the two list requests no index answers (an
-// unindexed filter and a deep sorted page, each reading every user) on
-// --scan-concurrency workers, and userName lookups on the other workers.
-// Entra never sends such scans; an app browsing the directory might. The
-// phase shows their latency, that the lookups keep their pace meanwhile,
-// and (with --spawn) that memory stays bounded.
+// scan runs, for --duration, list requests no index answers (an
+// unindexed filter, and a deep page sorted on an unindexed attribute, each
+// reading every user) and deep pages sorted on userName (which its index
+// answers) on --scan-concurrency workers, and userName lookups on the
+// other workers. Entra never sends these lists; an app browsing the
+// directory might. The phase shows their latency, how the lookups fare
+// meanwhile, and (with --spawn) that memory stays bounded.
 func (l *loader) scan(ctx context.Context) error {
 	l.phase("scan")
 	return l.timed(ctx, l.o.duration, func(ctx context.Context, w, i int) error {
+		start := strconv.Itoa(1 + rand.IntN(l.o.users))
+		var err error
 		switch {
 		case w >= l.o.scanConcurrency:
 			name := l.userName(rand.IntN(l.o.users))
-			_, err := l.do(ctx, kScanLookup, "GET", "/Users", q("filter", eq("userName", name)), nil, 200)
-			return err
-		case i%2 == 0:
-			_, err := l.do(ctx, kScanFilter, "GET", "/Users", q("filter", `title co "nobody"`, "count", "100"), nil, 200)
-			return err
+			_, err = l.do(ctx, kScanLookup, "GET", "/Users", q("filter", eq("userName", name)), nil, 200)
+		case i%3 == 0:
+			_, err = l.do(ctx, kScanFilter, "GET", "/Users", q("filter", `title co "nobody"`, "count", "100"), nil, 200)
+		case i%3 == 1:
+			_, err = l.do(ctx, kScanSorted, "GET", "/Users", q("sortBy", "name.familyName", "startIndex", start, "count", "100"), nil, 200)
+		default:
+			_, err = l.do(ctx, kSortedPage, "GET", "/Users", q("sortBy", "userName", "sortOrder", "descending", "startIndex", start, "count", "100"), nil, 200)
 		}
-		start := strconv.Itoa(1 + rand.IntN(l.o.users))
-		_, err := l.do(ctx, kScanSorted, "GET", "/Users", q("sortBy", "userName", "sortOrder", "descending", "startIndex", start, "count", "100"), nil, 200)
 		return err
 	})
 }

@@ -12,10 +12,12 @@ import (
 // page is checked against the full ordering.
 func TestListWindows(t *testing.T) {
 	e := newEnv(t)
-	// Users bob, dave, alice, erin, carol (created in that order) and the
-	// groups Ops and Dev. displayName orders across both types.
+	// Users bob, Dave, alice, erin, carol (created in that order) and the
+	// groups Ops and Dev. displayName orders across both types; names sort
+	// case-insensitively. Unfiltered sorts on userName (users) and
+	// displayName (groups) page in SQL, filtered ones in Go: same order.
 	names := map[string]string{}
-	for _, n := range []string{"bob", "dave", "alice", "erin", "carol"} {
+	for _, n := range []string{"bob", "Dave", "alice", "erin", "carol"} {
 		id := e.post("/Users", user(n+"@contoso.com", "displayName", n)).want(t, 201).str(t, "/id")
 		names[id] = n
 	}
@@ -29,17 +31,23 @@ func TestListWindows(t *testing.T) {
 		all        []string       // the full ordered result
 	}{
 		{"users by userName", "/Users?sortBy=userName", nil,
-			[]string{"alice", "bob", "carol", "dave", "erin"}},
+			[]string{"alice", "bob", "carol", "Dave", "erin"}},
+		{"users by userName descending", "/Users?sortBy=userName&sortOrder=descending", nil,
+			[]string{"erin", "Dave", "carol", "bob", "alice"}},
+		{"groups by displayName descending", "/Groups?sortBy=displayName&sortOrder=descending", nil,
+			[]string{"Ops", "Dev"}},
+		{"groups by displayName, filtered", "/Groups?sortBy=displayName&filter=displayName+pr", nil,
+			[]string{"Dev", "Ops"}},
 		{"users by userName descending, filtered", "/Users?sortBy=userName&sortOrder=descending&filter=userName+ne+%22carol%40contoso.com%22", nil,
-			[]string{"erin", "dave", "bob", "alice"}},
+			[]string{"erin", "Dave", "bob", "alice"}},
 		{"users in creation order, filtered", "/Users?filter=userName+ew+%22contoso.com%22", nil,
-			[]string{"bob", "dave", "alice", "erin", "carol"}},
+			[]string{"bob", "Dave", "alice", "erin", "carol"}},
 		{"root search in creation order", "/.search", map[string]any{},
-			[]string{"bob", "dave", "alice", "erin", "carol", "Ops", "Dev"}},
+			[]string{"bob", "Dave", "alice", "erin", "carol", "Ops", "Dev"}},
 		{"root search by displayName", "/.search", map[string]any{"sortBy": "displayName"},
-			[]string{"alice", "bob", "carol", "dave", "Dev", "erin", "Ops"}},
+			[]string{"alice", "bob", "carol", "Dave", "Dev", "erin", "Ops"}},
 		{"root search descending, filtered", "/.search", map[string]any{"sortBy": "displayName", "sortOrder": "descending", "filter": "displayName sw \"d\" or displayName sw \"o\""},
-			[]string{"Ops", "Dev", "dave"}},
+			[]string{"Ops", "Dev", "Dave"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

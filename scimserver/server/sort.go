@@ -34,10 +34,18 @@ func sortOrder(rt *schema.ResourceType, sortBy, sortOrder string) (*store.Order,
 	if desc {
 		cmp = func(x, y any) int { return compareKeys(y, x) }
 	}
-	return &store.Order{
+	o := &store.Order{
 		Key:     func(r *store.Resource) any { return sortKey(r, ext, a, sub, caseExact) },
 		Compare: cmp,
-	}, nil
+		Desc:    desc,
+	}
+	// The required, unique, case-insensitive names have a folded index:
+	// an unfiltered list sorted on them pages in SQL without reading
+	// every resource. sortKey folds the same way, so both orders agree.
+	if ext == "" && sub == nil && (rt.Name == "User" && a.Name == "userName" || rt.Name == "Group" && a.Name == "displayName") {
+		o.Column = a.Name
+	}
+	return o, nil
 }
 
 // orderLess orders resources of different types for a root search: by
@@ -102,7 +110,7 @@ func sortKey(r *store.Resource, ext string, a, sub *schema.Attribute, caseExact 
 	switch t := v.(type) {
 	case string:
 		if !caseExact {
-			return strings.ToLower(t)
+			return store.Fold(t) // as the userName and displayName indexes fold
 		}
 		return t
 	case json.Number:

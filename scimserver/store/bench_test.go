@@ -306,6 +306,26 @@ func BenchmarkListSortedScan100k(b *testing.B) {
 	}
 }
 
+// BenchmarkListSortedPage100 pages by userName through its index, at a
+// random depth, as an unfiltered sortBy=userName list does.
+func BenchmarkListSortedPage100(b *testing.B) {
+	s := fixture(b)
+	ctx := context.Background()
+	order := &Order{Column: "userName", Desc: true}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		p, err := s.List(ctx, User, Query{Order: order, StartIndex: 1 + (i*7919)%(benchUsers-100), Count: 100})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(p.Resources) != 100 {
+			b.Fatalf("page of %d", len(p.Resources))
+		}
+	}
+}
+
 func BenchmarkGroupsOf100Users(b *testing.B) {
 	s := fixture(b)
 	ctx := context.Background()

@@ -194,8 +194,8 @@ func TestFold(t *testing.T) {
 	pairs := [][2]string{{"ABC", "abc"}, {"Straße", "STRASSE"}, {"ǅ", "ǆ"}, {"Σ", "ς"}, {"\u212a", "k"}, {"İ", "i̇"}}
 	for _, p := range pairs {
 		eq := strings.EqualFold(p[0], p[1])
-		if (fold(p[0]) == fold(p[1])) != eq {
-			t.Errorf("fold(%q)=%q fold(%q)=%q, EqualFold=%v", p[0], fold(p[0]), p[1], fold(p[1]), eq)
+		if (Fold(p[0]) == Fold(p[1])) != eq {
+			t.Errorf("Fold(%q)=%q Fold(%q)=%q, EqualFold=%v", p[0], Fold(p[0]), p[1], Fold(p[1]), eq)
 		}
 	}
 }

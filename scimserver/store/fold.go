@@ -6,12 +6,12 @@ import (
 	"unicode/utf8"
 )
 
-// fold returns a key that is equal for two strings exactly when
+// Fold returns a key that is equal for two strings exactly when
 // strings.EqualFold says they are equal: every rune is replaced by the
 // smallest rune of its simple case-folding orbit (ASCII letters: the
 // lower-case one). SQLite's lower() only folds
 // ASCII, so the key is computed here and stored in an indexed column.
-func fold(s string) string {
+func Fold(s string) string {
 	ascii := true
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {

@@ -71,6 +71,10 @@ func TestList(t *testing.T) {
 		{"sort", User, Query{Order: desc, StartIndex: 1, Count: 3}, 10, []string{uid(9), uid(8), uid(7)}},
 		{"match and sort", User, Query{Match: odd, Order: desc, StartIndex: 2, Count: 10}, 5, []string{uid(7), uid(5), uid(3), uid(1)}},
 		{"sort past end", User, Query{Order: desc, StartIndex: 20, Count: 3}, 10, []string{}},
+		// Key and Compare nil: the SQL path must not call them.
+		{"sort by indexed column", User, Query{Order: &Order{Column: "userName", Desc: true}, StartIndex: 2, Count: 3}, 10, []string{uid(8), uid(7), uid(6)}},
+		{"sort by indexed column ascending", User, Query{Order: &Order{Column: "userName"}, StartIndex: 9, Count: 3}, 10, []string{uid(8), uid(9)}},
+		{"groups by indexed displayName", Group, Query{Order: &Order{Column: "displayName"}, Count: 5}, 2, []string{"g2", "g1"}},
 		{"sort count 0 totals only", User, Query{Order: desc, Count: 0}, 10, []string{}},
 		{"sort ties keep creation order", User, Query{Order: byExternalID, StartIndex: 4, Count: 4}, 10, []string{uid(6), uid(8), uid(1), uid(3)}},
 		{"lookup and sort", User, Query{Lookup: &Lookup{"externalId", "even"}, Order: desc, StartIndex: 2, Count: 2}, 5, []string{uid(6), uid(4)}},
@@ -90,6 +94,9 @@ func TestList(t *testing.T) {
 				}
 			}
 		})
+	}
+	if _, err := s.List(ctx, User, Query{Order: &Order{Column: "externalId"}, Count: 1}); err == nil {
+		t.Error("ordering by a column that may be empty did not fail")
 	}
 	if _, err := s.List(ctx, User, Query{Lookup: &Lookup{"title", "x"}}); err == nil {
 		t.Error("lookup on an unindexed attribute did not fail")

@@ -197,7 +197,7 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 		q.Order = nil // totals only: nothing to sort
 	}
 	withMembers := q.Members && kind == Group
-	if q.Lookup == nil && (q.Match != nil || q.Text != nil || q.Order != nil) {
+	if q.Lookup == nil && (q.Match != nil || q.Text != nil || q.Order != nil && q.Order.Column == "") {
 		release, err := s.acquireScan(ctx)
 		if err != nil {
 			return nil, err
@@ -211,8 +211,8 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	}
 	defer tx.Rollback()
 
-	if q.Lookup == nil && q.Match == nil && q.Text == nil && q.Order == nil {
-		return s.listSQL(ctx, tx, kind, w, withMembers)
+	if q.Lookup == nil && q.Match == nil && q.Text == nil && (q.Order == nil || q.Order.Column != "") {
+		return s.listSQL(ctx, tx, kind, w, q.Order, withMembers)
 	}
 	rows, err := s.candidates(ctx, tx, kind, q.Lookup)
 	if err != nil {
@@ -389,7 +389,7 @@ func lookupArgs(kind Kind, l *Lookup) (string, string, error) {
 		if strings.EqualFold(attr, l.Attr) {
 			switch attr {
 			case "userName", "displayName":
-				return attr, fold(l.Value), nil
+				return attr, Fold(l.Value), nil
 			}
 			return attr, l.Value, nil
 		}
@@ -397,13 +397,34 @@ func lookupArgs(kind Kind, l *Lookup) (string, string, error) {
 	return "", "", fmt.Errorf("store: no index for %s attribute %q", kind, l.Attr)
 }
 
-// pageQuery selects one page in creation order. OFFSET skips entries of the
-// covering (kind, rid) index, not table rows.
-const pageQuery = `SELECT ` + resCols + ` FROM resources WHERE rid IN
-	(SELECT rid FROM resources WHERE kind = ? ORDER BY rid LIMIT ? OFFSET ?) ORDER BY rid`
+// pageQuery selects one page in creation order, or ordered by an indexed
+// column. OFFSET skips entries of the covering (kind, column) index, not
+// table rows.
+func pageQuery(order *Order) (string, error) {
+	by := "rid"
+	if order != nil {
+		col, ok := lookupCols[order.Column]
+		if !ok || col == "id" || col == "external_id" {
+			return "", fmt.Errorf("store: cannot order by column %q", order.Column)
+		}
+		// The column is unique within the kind: no tie to break, and an
+		// ORDER BY the index can walk in either direction.
+		by = col
+		if order.Desc {
+			by = col + " DESC"
+		}
+	}
+	return `SELECT ` + resCols + ` FROM resources WHERE rid IN
+	(SELECT rid FROM resources WHERE kind = ? ORDER BY ` + by + ` LIMIT ? OFFSET ?) ORDER BY ` + by, nil
+}
 
-// listSQL pages in SQL: the cheap path for an unfiltered, unsorted list.
-func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, withMembers bool) (*Page, error) {
+// listSQL pages in SQL: the cheap path for an unfiltered list, in creation
+// order or by an indexed column.
+func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, order *Order, withMembers bool) (*Page, error) {
+	query, err := pageQuery(order)
+	if err != nil {
+		return nil, err
+	}
 	page := newPage()
 	switch err := tx.QueryRowContext(ctx, `SELECT n FROM counts WHERE kind = ?`, string(kind)).Scan(&page.Total); {
 	case errors.Is(err, sql.ErrNoRows): // nothing of this kind was ever created
@@ -413,7 +434,7 @@ func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, w
 	if w.count == 0 || w.start >= page.Total {
 		return &page.Page, nil
 	}
-	rows, err := tx.QueryContext(ctx, pageQuery, string(kind), w.count, w.start)
+	rows, err := tx.QueryContext(ctx, query, string(kind), w.count, w.start)
 	if err != nil {
 		return nil, err
 	}

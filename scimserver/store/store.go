@@ -77,6 +77,14 @@ type Query struct {
 type Order struct {
 	Key     func(*Resource) any // the value sorted on
 	Compare func(a, b any) int  // orders two keys; the direction is its own
+
+	// Column, when set, names a Lookup attribute (userName of users,
+	// displayName of groups) whose index orders the resources as Key and
+	// Compare do (keys are Fold-ed values) and holds a value for each of
+	// them. An unfiltered list sorted on it is then paged in SQL, in the
+	// direction Desc gives.
+	Column string
+	Desc   bool
 }
 
 // Page is one page of a List.

@@ -58,7 +58,7 @@ func TestTextKeyCommutesWithJSONEscaping(t *testing.T) {
 		enc, _ := json.Marshal(s)
 		encFolded, _ := json.Marshal(string(appendTextKey(nil, []byte(s))))
 		if got := appendTextKey(nil, enc); string(got) != string(encFolded) {
-			t.Errorf("%q: fold(encode) %s != encode(fold) %s", s, got, encFolded)
+			t.Errorf("%q: Fold(encode) %s != encode(fold) %s", s, got, encFolded)
 		}
 	}
 }

@@ -26,7 +26,7 @@ func indexOf(kind Kind, doc map[string]any) indexed {
 	}
 	if kind == User {
 		if s, ok := str("userName"); ok {
-			ix.userName = fold(s)
+			ix.userName = Fold(s)
 		}
 	}
 	if s, ok := str("externalId"); ok {
@@ -34,7 +34,7 @@ func indexOf(kind Kind, doc map[string]any) indexed {
 	}
 	if s, ok := str("displayName"); ok {
 		ix.displayName = s
-		ix.displayFolded = fold(s)
+		ix.displayFolded = Fold(s)
 	}
 	return ix
 }
