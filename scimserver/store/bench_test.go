@@ -18,21 +18,25 @@ import (
 //
 //	go test -run '^$' -bench . -benchtime 2s ./scimserver/store/
 //
-// Recorded on the shared 2-core dev VM (AMD EPYC, Firecracker; other jobs
-// running, so treat as a lower bound), synchronous=NORMAL:
+// Recorded on the shared 2-core dev VM (AMD EPYC, Firecracker; load
+// average 2.6-3.1), synchronous=NORMAL. The create benchmarks add users, so
+// the scans read ~135,000 by the time they run:
 //
-//	GetByUserName             37 µs/op  (~27,000/s)   141 allocs
-//	GetByUserNameParallel     26 µs/op  (~39,000/s)   140 allocs
-//	GetByID                   24 µs/op  (~41,000/s)   118 allocs
-//	Create                   160 µs/op  (~6,200/s)    106 allocs
-//	CreateParallel           175 µs/op  (~5,700/s)    110 allocs (one writer)
-//	AddMemberTo50kGroup      144 µs/op  (~6,900/s)    119 allocs
-//	RemoveMemberFrom50kGroup 137 µs/op  (~7,300/s)    116 allocs
-//	ListPage100              5.3 ms/op  (~190/s)     8776 allocs (avg OFFSET 50k)
-//	ListMatchScan100k        1.3 s/op                 10M allocs (unindexed filter)
-//	GroupsOf100Users         625 µs/op               1834 allocs
-//	GetGroup50kMembers        61 ms/op               320k allocs
-//	CreateSyncFull           352 µs/op  (~2,800/s)    (fsync per commit)
+//	GetByUserName             45 µs/op  (~22,000/s)   140 allocs
+//	GetByUserNameParallel     31 µs/op  (~32,000/s)   139 allocs
+//	GetByID                   26 µs/op  (~38,000/s)   116 allocs
+//	Create                   197 µs/op  (~5,100/s)    106 allocs
+//	CreateParallel           198 µs/op  (~5,100/s)    110 allocs (one writer)
+//	AddMemberTo50kGroup      224 µs/op  (~4,500/s)    117 allocs
+//	RemoveMemberFrom50kGroup 195 µs/op  (~5,100/s)    114 allocs
+//	ListPage100              4.4 ms/op               8189 allocs (avg OFFSET 50k)
+//	ListMatchScan100k        1.2 s/op                 11M allocs (unindexed filter, no text condition)
+//	ListTextScan100k         378 ms/op               950k allocs (title co "nobody": rows searched, not decoded)
+//	ListSortedScan100k       1.7 s/op                 11M allocs (keys kept, page decoded again)
+//	ListSortedPage100        6.3 ms/op               8193 allocs (sortBy=userName through its index)
+//	GroupsOf100Users         561 µs/op               1785 allocs
+//	GetGroup50kMembers        63 ms/op               303k allocs
+//	CreateSyncFull           308 µs/op  (~3,200/s)    (fsync per commit)
 //
 // docs/benchmarks.md collects the numbers for the whole server.
 
