@@ -232,15 +232,12 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, rts []*schema
 			return
 		}
 		cq.q.StartIndex, cq.q.Count = p.startIndex, p.count
-		page, err := s.store.List(ctx, kindOf(cq.rt), cq.q)
-		if err == nil && *cq.err != nil {
-			err = *cq.err
-		}
+		page, err := s.runQuery(ctx, cq, cq.q)
 		if err != nil {
-			s.writeError(w, r, s.storeErr("list", cq.rt, "", err))
+			s.writeError(w, r, err)
 			return
 		}
-		if err := s.appendPage(r, &resp, cq, page.Resources, base); err != nil {
+		if err := s.appendPage(ctx, &resp, cq, page.Resources, base); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -263,6 +260,7 @@ func (s *Server) serveRootSearch(w http.ResponseWriter, r *http.Request, rts []*
 	type hit struct {
 		cq  *compiledQuery
 		res *store.Resource
+		key any // the sort key, with sortBy
 	}
 	var (
 		hits  []hit
@@ -276,29 +274,46 @@ func (s *Server) serveRootSearch(w http.ResponseWriter, r *http.Request, rts []*
 			return
 		}
 		order = cq.q.Order
-		total, page, err := s.rootPart(ctx, cq, p, skip)
+		page, err := s.rootPart(ctx, cq, p, skip)
 		if err != nil {
-			s.writeError(w, r, s.storeErr("list", rt, "", err))
-			return
-		}
-		resp.TotalResults += total
-		skip = max(skip-total, 0)
-		for _, res := range page {
-			hits = append(hits, hit{cq, res})
-		}
-	}
-	if order != nil {
-		less := orderLess(order)
-		sort.SliceStable(hits, func(i, j int) bool { return less(hits[i].res, hits[j].res) })
-		hits = hits[min(p.startIndex-1, len(hits)):]
-	}
-	hits = hits[:min(p.count, len(hits))]
-	base := s.baseURL(r)
-	for _, h := range hits {
-		if err := s.appendPage(r, &resp, h.cq, []*store.Resource{h.res}, base); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		resp.TotalResults += page.Total
+		skip = max(skip-page.Total, 0)
+		for _, res := range page.Resources {
+			h := hit{cq: cq, res: res}
+			if order != nil {
+				h.key = order.Key(res)
+			}
+			hits = append(hits, h)
+		}
+	}
+	if order != nil {
+		sort.SliceStable(hits, func(i, j int) bool {
+			return rootLess(order, hits[i].key, hits[j].key, hits[i].res, hits[j].res)
+		})
+		hits = hits[min(p.startIndex-1, len(hits)):]
+	}
+	hits = hits[:min(p.count, len(hits))]
+
+	// One groups query per type for the whole page, then render in order.
+	byType := map[*compiledQuery][]*store.Resource{}
+	for _, h := range hits {
+		byType[h.cq] = append(byType[h.cq], h.res)
+	}
+	groups := map[*compiledQuery]map[string][]store.GroupRef{}
+	for cq, res := range byType {
+		g, err := s.groupsFor(ctx, cq.rt, cq.proj, res...)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		groups[cq] = g
+	}
+	base := s.baseURL(r)
+	for _, h := range hits {
+		resp.Resources = append(resp.Resources, s.renderListed(h.cq, h.res, base, groups[h.cq]))
 	}
 	resp.ItemsPerPage = len(resp.Resources)
 	writeJSON(w, http.StatusOK, resp)
@@ -308,7 +323,7 @@ func (s *Server) serveRootSearch(w http.ResponseWriter, r *http.Request, rts []*
 // and the matches the page may need. Sorted, those are its first
 // startIndex-1+count (the merged page can only come from them); unsorted,
 // the ones left after skipping the matches of the types before it.
-func (s *Server) rootPart(ctx context.Context, cq *compiledQuery, p listParams, skip int) (int, []*store.Resource, error) {
+func (s *Server) rootPart(ctx context.Context, cq *compiledQuery, p listParams, skip int) (*store.Page, error) {
 	q := cq.q
 	switch {
 	case p.count == 0:
@@ -318,31 +333,44 @@ func (s *Server) rootPart(ctx context.Context, cq *compiledQuery, p listParams, 
 	default:
 		q.StartIndex, q.Count = skip+1, p.count
 	}
+	return s.runQuery(ctx, cq, q)
+}
+
+// runQuery runs q (cq's query with its window set) and reports the first
+// error the filter met while matching, as the request's error.
+func (s *Server) runQuery(ctx context.Context, cq *compiledQuery, q store.Query) (*store.Page, error) {
 	page, err := s.store.List(ctx, kindOf(cq.rt), q)
 	if err == nil && *cq.err != nil {
 		err = *cq.err
 	}
 	if err != nil {
-		return 0, nil, err
+		return nil, s.storeErr("list", cq.rt, "", err)
 	}
-	return page.Total, page.Resources, nil
+	return page, nil
 }
 
-func (s *Server) appendPage(r *http.Request, resp *listResponse, cq *compiledQuery, res []*store.Resource, base string) error {
-	groups, err := s.groupsFor(r.Context(), cq.rt, cq.proj, res...)
+// appendPage renders one type's page, with one groups query for it.
+func (s *Server) appendPage(ctx context.Context, resp *listResponse, cq *compiledQuery, res []*store.Resource, base string) error {
+	groups, err := s.groupsFor(ctx, cq.rt, cq.proj, res...)
 	if err != nil {
 		return err
 	}
 	for _, x := range res {
-		if cq.q.Members && x.Members == nil {
-			x.Members = []store.Member{}
-		}
-		if !cq.wantMembers() {
-			x.Members = nil
-		}
-		resp.Resources = append(resp.Resources, s.render(cq.rt, x, view{base: base, proj: cq.proj, groups: groups}))
+		resp.Resources = append(resp.Resources, s.renderListed(cq, x, base, groups))
 	}
 	return nil
+}
+
+// renderListed renders one listed resource: members as [] when loaded but
+// empty, and not at all when the projection leaves them out.
+func (s *Server) renderListed(cq *compiledQuery, x *store.Resource, base string, groups map[string][]store.GroupRef) map[string]any {
+	if cq.q.Members && x.Members == nil {
+		x.Members = []store.Member{}
+	}
+	if !cq.wantMembers() {
+		x.Members = nil
+	}
+	return s.render(cq.rt, x, view{base: base, proj: cq.proj, groups: groups})
 }
 
 func (cq *compiledQuery) wantMembers() bool {

@@ -89,3 +89,25 @@ func withQuery(path string) string {
 	}
 	return path + "?"
 }
+
+// A root search renders each type as its own list does: users with their
+// groups, groups with their members.
+func TestRootSearchRendersGroupsAndMembers(t *testing.T) {
+	e := newEnv(t)
+	uid := e.post("/Users", user("ann@contoso.com")).want(t, 201).str(t, "/id")
+	e.post("/Users", user("ben@contoso.com")).want(t, 201)
+	gid := e.post("/Groups", group("Ann's", "members", []any{map[string]any{"value": uid}})).want(t, 201).str(t, "/id")
+	r := e.post("/.search", map[string]any{"sortBy": "meta.created"}).want(t, 200)
+	if r.num(t, "/totalResults") != 3 {
+		t.Fatalf("total: %s", r.raw)
+	}
+	if r.str(t, "/Resources/0/id") != uid || r.str(t, "/Resources/0/groups/0/value") != gid {
+		t.Errorf("user without its group: %s", r.raw)
+	}
+	if _, ok := at(r.json, "/Resources/1/groups"); ok {
+		t.Errorf("user in no group has groups: %s", r.raw)
+	}
+	if r.str(t, "/Resources/2/id") != gid || r.str(t, "/Resources/2/members/0/value") != uid {
+		t.Errorf("group without its member: %s", r.raw)
+	}
+}

@@ -48,18 +48,17 @@ func sortOrder(rt *schema.ResourceType, sortBy, sortOrder string) (*store.Order,
 	return o, nil
 }
 
-// orderLess orders resources of different types for a root search: by
-// key, then creation time, then id.
-func orderLess(o *store.Order) func(x, y *store.Resource) bool {
-	return func(x, y *store.Resource) bool {
-		if c := o.Compare(o.Key(x), o.Key(y)); c != 0 {
-			return c < 0
-		}
-		if !x.Created.Equal(y.Created) {
-			return x.Created.Before(y.Created)
-		}
-		return x.ID < y.ID
+// rootLess orders resources of different types for a root search by their
+// keys (kx, ky: o.Key of x and y, computed once per resource), then
+// creation time, then id.
+func rootLess(o *store.Order, kx, ky any, x, y *store.Resource) bool {
+	if c := o.Compare(kx, ky); c != 0 {
+		return c < 0
 	}
+	if !x.Created.Equal(y.Created) {
+		return x.Created.Before(y.Created)
+	}
+	return x.ID < y.ID
 }
 
 func errDetail(err error) string {

@@ -158,8 +158,7 @@ func (s *SQLite) GroupsOf(ctx context.Context, userIDs []string) (map[string][]G
 	if len(userIDs) == 0 {
 		return out, nil
 	}
-	arr, err := json.Marshal(userIDs) // see stmts.groupsOf
-
+	arr, err := json.Marshal(userIDs) // one parameter: see stmts.groupsOf
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +196,10 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 		q.Order = nil // totals only: nothing to sort
 	}
 	withMembers := q.Members && kind == Group
-	if q.Lookup == nil && (q.Match != nil || q.Text != nil || q.Order != nil && q.Order.Column == "") {
+	// Without a filter, creation order and the indexed columns page in SQL;
+	// anything else without a Lookup reads every resource of kind.
+	inSQL := q.Lookup == nil && q.Match == nil && q.Text == nil && (q.Order == nil || q.Order.Column != "")
+	if q.Lookup == nil && !inSQL {
 		release, err := s.acquireScan(ctx)
 		if err != nil {
 			return nil, err
@@ -211,7 +213,7 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	}
 	defer tx.Rollback()
 
-	if q.Lookup == nil && q.Match == nil && q.Text == nil && (q.Order == nil || q.Order.Column != "") {
+	if inSQL {
 		return s.listSQL(ctx, tx, kind, w, q.Order, withMembers)
 	}
 	rows, err := s.candidates(ctx, tx, kind, q.Lookup)
@@ -226,7 +228,7 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	case q.Order != nil:
 		page, err = listOrdered(ctx, tx, kind, rows, q, w)
 	default:
-		page, err = listStreamed(kind, rows, q.Text, q.Match, w)
+		page, err = listStreamed(kind, rows, q, w)
 	}
 	if err != nil {
 		return nil, err
@@ -273,10 +275,10 @@ func (s *SQLite) candidates(ctx context.Context, tx *sql.Tx, kind Kind, l *Looku
 }
 
 // listStreamed matches candidates one at a time and keeps only the page.
-func listStreamed(kind Kind, rows *sql.Rows, text *Text, match func(*Resource) bool, w window) (*collected, error) {
+func listStreamed(kind Kind, rows *sql.Rows, q Query, w window) (*collected, error) {
 	page := newPage()
-	err := eachResource(kind, rows, text.compile(), func(r *Resource, rid int64) {
-		if match != nil && !match(r) {
+	err := eachResource(kind, rows, q.Text.compile(), func(r *Resource, rid int64) {
+		if q.Match != nil && !q.Match(r) {
 			return
 		}
 		if w.contains(page.Total) {

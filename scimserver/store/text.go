@@ -48,14 +48,18 @@ func AllOf(ts ...*Text) *Text {
 	return &Text{all: keep}
 }
 
-// AnyOf holds when some t holds; one nil condition makes it nil.
+// AnyOf holds when some t holds; one nil condition (or none given) makes
+// it nil.
 func AnyOf(ts ...*Text) *Text {
 	for _, t := range ts {
 		if t == nil {
 			return nil
 		}
 	}
-	if len(ts) == 1 {
+	switch len(ts) {
+	case 0:
+		return nil
+	case 1:
 		return ts[0]
 	}
 	return &Text{any: ts}
