@@ -44,12 +44,11 @@ func (s *Server) resourceTypes(w http.ResponseWriter, r *http.Request, name stri
 		writeJSON(w, http.StatusOK, schema.ResourceTypeJSON(rt, base))
 		return
 	}
-	resp := listResponse{Schemas: []string{schema.ListResponseURN}, StartIndex: 1, Resources: []any{}}
+	var all []any
 	for _, rt := range s.reg.ResourceTypes() {
-		resp.Resources = append(resp.Resources, schema.ResourceTypeJSON(rt, base))
+		all = append(all, schema.ResourceTypeJSON(rt, base))
 	}
-	resp.TotalResults, resp.ItemsPerPage = len(resp.Resources), len(resp.Resources)
-	writeJSON(w, http.StatusOK, resp)
+	writeWholeList(w, all)
 }
 
 // schemas serves /Schemas and /Schemas/{id}; Entra calls /Schemas when the
@@ -65,10 +64,17 @@ func (s *Server) schemas(w http.ResponseWriter, r *http.Request, id string) {
 		writeJSON(w, http.StatusOK, schema.SchemaJSON(sc, base))
 		return
 	}
-	resp := listResponse{Schemas: []string{schema.ListResponseURN}, StartIndex: 1, Resources: []any{}}
+	var all []any
 	for _, sc := range s.reg.Schemas() {
-		resp.Resources = append(resp.Resources, schema.SchemaJSON(sc, base))
+		all = append(all, schema.SchemaJSON(sc, base))
 	}
-	resp.TotalResults, resp.ItemsPerPage = len(resp.Resources), len(resp.Resources)
+	writeWholeList(w, all)
+}
+
+// writeWholeList answers a discovery list: every item on one page.
+func writeWholeList(w http.ResponseWriter, items []any) {
+	resp := listResponse{Schemas: []string{schema.ListResponseURN}, StartIndex: 1, Resources: []any{}}
+	resp.Resources = append(resp.Resources, items...)
+	resp.TotalResults, resp.ItemsPerPage = len(items), len(items)
 	writeJSON(w, http.StatusOK, resp)
 }

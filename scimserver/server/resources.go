@@ -61,30 +61,43 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, rt *schem
 	writeJSON(w, status, body)
 }
 
-// create handles POST /Users and POST /Groups.
-func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *schema.ResourceType) {
+// resourceBody is a POST or PUT body, read, normalised and checked.
+type resourceBody struct {
+	doc        map[string]any
+	members    []store.Member // groups
+	hasMembers bool           // the body carries "members" (groups)
+}
+
+// readResource reads the resource a POST or PUT sends.
+func (s *Server) readResource(r *http.Request, rt *schema.ResourceType) (*resourceBody, error) {
 	body, err := readObject(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	doc, err := rt.Normalize(body)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	var members []store.Member
+	b := &resourceBody{doc: doc}
 	if rt.Name == "Group" {
-		if members, _, err = membersFromBody(body); err != nil {
-			s.writeError(w, r, err)
-			return
+		if b.members, b.hasMembers, err = membersFromBody(body); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.checkRequired(rt, doc); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// create handles POST /Users and POST /Groups.
+func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *schema.ResourceType) {
+	b, err := s.readResource(r, rt)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	res := &store.Resource{Kind: kindOf(rt), ID: s.newID(), Doc: doc, Members: members}
+	res := &store.Resource{Kind: kindOf(rt), ID: s.newID(), Doc: b.doc, Members: b.members}
 	if err := s.store.Create(r.Context(), res); err != nil {
 		s.writeError(w, r, s.storeErr("create", rt, res.ID, err))
 		return
@@ -121,42 +134,26 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *schema.Resource
 // replace handles PUT: the body replaces the document; members, when the
 // body carries them, replace the membership.
 func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *schema.ResourceType, id string) {
-	body, err := readObject(r)
+	b, err := s.readResource(r, rt)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	doc, err := rt.Normalize(body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	// A PUT without "members" keeps the membership: clearing a
+	// 100,000-member group because a client renamed it is never wanted.
 	var ops []store.MemberOp
-	if rt.Name == "Group" {
-		members, present, err := membersFromBody(body)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
+	if b.hasMembers {
+		ops = []store.MemberOp{{Kind: store.MemberClear}}
+		if len(b.members) > 0 {
+			ops = append(ops, store.MemberOp{Kind: store.MemberAdd, Members: b.members})
 		}
-		// A PUT without "members" keeps the membership: clearing a
-		// 100,000-member group because a client renamed it is never wanted.
-		if present {
-			ops = []store.MemberOp{{Kind: store.MemberClear}}
-			if len(members) > 0 {
-				ops = append(ops, store.MemberOp{Kind: store.MemberAdd, Members: members})
-			}
-		}
-	}
-	if err := s.checkRequired(rt, doc); err != nil {
-		s.writeError(w, r, err)
-		return
 	}
 	ifMatch := r.Header.Get("If-Match")
 	res, err := s.store.Update(r.Context(), kindOf(rt), id, func(cur *store.Resource) (map[string]any, []store.MemberOp, error) {
 		if err := checkIfMatch(ifMatch, cur.Version); err != nil {
 			return nil, nil, err
 		}
-		return doc, ops, nil
+		return b.doc, ops, nil
 	})
 	if err != nil {
 		s.writeError(w, r, s.storeErr("update", rt, id, err))
