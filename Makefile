@@ -46,6 +46,7 @@ verify: controller-gen ## Fail when code is unformatted or generated files are s
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; echo "run: make fmt"; exit 1; fi
 	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
+	hack/verify-no-large-files.sh
 
 .PHONY: test
 test: verify vet envtest ## Run every test (unit, envtest, end to end) against a real control plane.

@@ -1,6 +1,6 @@
 // Command localrun runs scim-operator on one machine, without a cluster: a
 // kube-apiserver and etcd (envtest) with the CRDs, the operator's manager,
-// and the local runtime (test/localruntime) that runs the SCIM servers the
+// and the local runtime (localruntime/) that runs the SCIM servers the
 // operator creates and serves their Ingresses on one local port. It applies
 // the sample tenant and token, prints how to call the tenant as Entra would,
 // and stays up until interrupted. `make demo` runs it.
@@ -21,7 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/scim-operator/scim-operator/controllers"
-	"github.com/scim-operator/scim-operator/test/localruntime"
+	"github.com/scim-operator/scim-operator/localruntime"
 	"github.com/scim-operator/scim-operator/test/testenv"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/controllers"
-	"github.com/scim-operator/scim-operator/test/localruntime"
+	"github.com/scim-operator/scim-operator/localruntime"
 )
 
 // tenantInfo is what the user needs to call one tenant.

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
-	"github.com/scim-operator/scim-operator/test/localruntime"
+	"github.com/scim-operator/scim-operator/localruntime"
 )
 
 const ns = "default"

@@ -15,7 +15,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/scim-operator/scim-operator/controllers"
-	"github.com/scim-operator/scim-operator/test/localruntime"
+	"github.com/scim-operator/scim-operator/localruntime"
 	"github.com/scim-operator/scim-operator/test/testenv"
 )
 
