@@ -52,6 +52,31 @@ CREATE TRIGGER resources_uncounted AFTER DELETE ON resources BEGIN
 	UPDATE counts SET n = n - 1 WHERE kind = OLD.kind;
 END;
 `,
+	// 3: the change log (package eventlog) and webhook delivery state.
+	// AUTOINCREMENT: a cursor is never reused, even after pruning empties
+	// the table.
+	`
+CREATE TABLE events (
+	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+	id          TEXT    NOT NULL,     -- UUID
+	type        TEXT    NOT NULL,
+	time        INTEGER NOT NULL,     -- Unix nanoseconds, UTC
+	kind        TEXT    NOT NULL,     -- User or Group
+	resource_id TEXT    NOT NULL,
+	data        TEXT    NOT NULL      -- JSON: resource document, changes, member
+);
+CREATE INDEX events_time ON events (time);
+
+-- One row per webhook: the last acknowledged cursor, and a lease so that of
+-- several server replicas exactly one delivers a webhook at a time.
+CREATE TABLE deliveries (
+	webhook     TEXT    PRIMARY KEY,
+	acked       INTEGER NOT NULL,     -- last seq the receiver acknowledged
+	owner       TEXT,                 -- replica holding the lease
+	lease_until INTEGER,              -- Unix nanoseconds
+	updated     INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the database to the latest schema, one transaction per
