@@ -281,6 +281,11 @@ func (p *parser) attrPath(t token, inValue bool) (schema.Path, error) {
 		return path, p.lex.errorf(t.pos, "inside [...] name a sub-attribute of the enclosing attribute, not %q", t.text)
 	}
 	if path.URN != "" && path.Attr == "" {
+		if strings.HasSuffix(t.text, ":") {
+			// "urn:...:User:" is not the bare URN: it promises an attribute
+			// and names none. Ignoring it would answer 200 and change nothing.
+			return path, p.lex.errorf(t.pos, "%q names no attribute after the schema URN; write it as %s<attribute>", t.text, t.text)
+		}
 		return path, nil // a bare schema URN; only meaningful as a PATCH path
 	}
 	if !nameRE.MatchString(path.Attr) {

@@ -27,6 +27,9 @@ var applySeeds = []string{
 	`{"op":"remove","path":"emails.type"},{"op":"replace","path":"name","value":{"givenName":""}}`,
 	`{"op":"add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","value":{"costCenter":"1"}}`,
 	`{"op":"replace","path":"id","value":"x"}`,
+	`{"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:","value":"x"}`,
+	`{"op":"add","path":"emails","value":"x@y"},{"op":"add","path":"emails","value":{"value":"x@y"}}`,
+	`{"op":"replace","path":"userName","value":12345},{"op":"replace","path":"userName","value":" bob"}`,
 }
 
 func FuzzApply(f *testing.F) {

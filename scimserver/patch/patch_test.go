@@ -346,6 +346,8 @@ func TestApplyUserErrors(t *testing.T) {
 		{"clear the required userName", `{"op":"replace","path":"userName","value":""}`, scimerr.InvalidValue, "userName"},
 		{"two managers", `{"op":"add","path":"manager","value":[{"value":"a"},{"value":"b"}]}`, scimerr.InvalidValue, "one manager"},
 		{"filtered path with an array of two", `{"op":"replace","path":"emails[type eq \"work\"]","value":[{"value":"a"},{"value":"b"}]}`, scimerr.InvalidValue, "one object"},
+		{"empty attribute after the core URN", `{"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:","value":"x"}`, scimerr.InvalidPath, "names no attribute after the schema URN"},
+		{"empty attribute after the enterprise URN", `{"op":"remove","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:"}`, scimerr.InvalidPath, "names no attribute"},
 		{"second op fails: nothing applied", `{"op":"replace","path":"title","value":"x"},{"op":"replace","path":"id","value":"y"}`, scimerr.Mutability, "operation 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
