@@ -18,7 +18,7 @@ func FuzzNormalize(f *testing.F) {
 		`{"userName":"a","name.givenName":"J","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department":"x","NAME":{"familyName":"D"}}`,
 		`{"userName":"a","urn:ietf:params:scim:schemas:extension:acme:2.0:User":{"badge":"42","contractor":"TRUE","hired":"2026-01-05T10:00:00Z","tags":"solo"}}`,
 		`{"displayName":"g","members":[{"value":"u"}],"externalId":"e"}`,
-		`{"userName":1}`, `{"userName":"a","emails":"x"}`, `{"userName":"a","x509Certificates":[{"value":"MIIB"}]}`,
+		`{"userName":1}`, `{"userName":"a","emails":"x"}`, `{"userName":" a","emails":{"value":"x"}}`, `{"displayName":"\u00a0"}`, `{"userName":"a","x509Certificates":[{"value":"MIIB"}]}`,
 	} {
 		f.Add(s)
 	}

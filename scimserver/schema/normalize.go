@@ -202,10 +202,7 @@ func describe(v any) string {
 	case nil:
 		return "null"
 	case string:
-		if len(t) > 40 {
-			t = t[:40] + "..."
-		}
-		return "string " + strconvQuote(t)
+		return "string " + strconvQuote(clip(t))
 	case bool:
 		if t {
 			return "boolean true"

@@ -201,10 +201,27 @@ func TestNormalizeUser(t *testing.T) {
 			want: `{"userName":"a","urn:ietf:params:scim:schemas:extension:acme:2.0:User":{"badge":42,"contractor":true,"hired":"2026-01-05T10:00:00Z","tags":["solo"]}}`,
 		},
 		{
-			name: "number for a string attribute kept as text",
-			body: `{"userName":"a","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":701984}}`,
-			want: `{"userName":"a","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"701984"}}`,
+			name: "single object for a multi-valued attribute is a list of one (OneLogin)",
+			body: `{"userName":"a","emails":{"value":"a@x","type":"work"}}`,
+			want: `{"userName":"a","emails":[{"value":"a@x","type":"work"}]}`,
 		},
+		{
+			name: "inner spaces and limits reached exactly are fine",
+			body: `{"userName":"` + strings.Repeat("b", MaxIdentifierBytes) + `","displayName":" Jane  Doe ","title":"` + strings.Repeat("t", MaxStringBytes) + `"}`,
+			want: `{"userName":"` + strings.Repeat("b", MaxIdentifierBytes) + `","displayName":" Jane  Doe ","title":"` + strings.Repeat("t", MaxStringBytes) + `"}`,
+		},
+		{name: "number for a string attribute", body: `{"userName":"a","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":701984}}`, err: scimerr.InvalidValue},
+		{name: "userName number", body: `{"userName":12345}`, err: scimerr.InvalidValue},
+		{name: "userName blank", body: `{"userName":" \t "}`, err: scimerr.InvalidValue},
+		{name: "userName leading space", body: `{"userName":" bob"}`, err: scimerr.InvalidValue},
+		{name: "userName trailing no-break space", body: `{"userName":"bob\u00a0"}`, err: scimerr.InvalidValue},
+		{name: "userName over 1 KiB", body: `{"userName":"` + strings.Repeat("b", MaxIdentifierBytes+1) + `"}`, err: scimerr.InvalidValue},
+		{name: "externalId over 1 KiB", body: `{"userName":"a","externalId":"` + strings.Repeat("é", MaxIdentifierBytes/2+1) + `"}`, err: scimerr.InvalidValue},
+		{name: "title over 16 KiB", body: `{"userName":"a","title":"` + strings.Repeat("t", MaxStringBytes+1) + `"}`, err: scimerr.InvalidValue},
+		{name: "sub-attribute over 16 KiB", body: `{"userName":"a","emails":[{"value":"` + strings.Repeat("e", MaxStringBytes+1) + `"}]}`, err: scimerr.InvalidValue},
+		{name: "bare string for a multi-valued attribute", body: `{"userName":"a","emails":"x@y"}`, err: scimerr.InvalidValue},
+		{name: "bare string element of a multi-valued attribute", body: `{"userName":"a","emails":["x@y"]}`, err: scimerr.InvalidValue},
+		{name: "bare string for roles", body: `{"userName":"a","roles":"Admin"}`, err: scimerr.InvalidValue},
 		{name: "missing userName", body: `{"displayName":"x"}`, err: scimerr.InvalidValue},
 		{name: "userName empty", body: `{"userName":""}`, err: scimerr.InvalidValue},
 		{name: "active not boolean", body: `{"userName":"a","active":"maybe"}`, err: scimerr.InvalidValue},
@@ -257,8 +274,10 @@ func TestNormalizeGroup(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v (members are stored apart)", got, want)
 	}
-	if _, err := rt.Normalize(decode(t, `{"externalId":"x"}`)); err == nil {
-		t.Fatal("a group without displayName must be refused")
+	for _, body := range []string{`{"externalId":"x"}`, `{"displayName":"   "}`, `{"displayName":"Sales "}`, `{"displayName":7}`} {
+		if _, err := rt.Normalize(decode(t, body)); err == nil {
+			t.Fatalf("group %s must be refused", body)
+		}
 	}
 	// An enterprise extension sent to /Groups is not served there: dropped.
 	got, err = rt.Normalize(decode(t, `{"displayName":"a","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"x"}}`))

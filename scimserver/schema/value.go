@@ -25,13 +25,19 @@ import (
 //     {"value": ""} mean absent;
 //   - a roles element that is a JSON string starting with '{', or whose
 //     "value" is such a string, is decoded (see decodeRole);
-//   - an element of a multi-valued complex attribute given as a bare string
-//     becomes {"value": s};
-//   - numbers sent for string attributes are kept as their text; numeric
-//     strings are accepted for integer and decimal attributes.
+//   - a single object where a multi-valued complex attribute belongs becomes
+//     a list of one (OneLogin sends emails so); a bare string there, or as
+//     an element, is refused: no client in the contract sends one, and
+//     guessing which sub-attribute it means would store what nobody sent;
+//   - numeric strings are accepted for integer and decimal attributes (a
+//     number where a string belongs is refused: "12345" and 12345 are
+//     different JSON values, and storing one as the other hides a mapping
+//     error in the client).
 //
-// Unknown and read-only sub-attributes are dropped. Wrong types are 400
-// invalidValue naming the attribute.
+// Strings are bounded (MaxIdentifierBytes, MaxStringBytes), and the unique
+// names (userName, Group displayName) must not be blank or begin or end with
+// white space; see checkString. Unknown and read-only sub-attributes are
+// dropped. Wrong types are 400 invalidValue naming the attribute.
 func (rt *ResourceType) NormalizeValue(ext string, attr, sub *Attribute, v any) (any, error) {
 	name := attr.Name
 	if ext != "" {
@@ -60,7 +66,16 @@ func normAttr(a *Attribute, v any, name string) (any, error) {
 	}
 	items, ok := v.([]any)
 	if !ok {
-		items = []any{v}
+		if a.Type == TypeComplex {
+			if IsRoles(a) {
+				v = decodeRole(v)
+			}
+			if s, isStr := v.(string); isStr && s != "" {
+				return nil, scimerr.BadRequest(scimerr.InvalidValue,
+					"attribute %q is multi-valued: send an array of objects such as [{\"value\": %s}], got a bare string", name, strconvQuote(clip(s)))
+			}
+		}
+		items = []any{v} // one object (or "", which clears) stands for a list of one
 	}
 	out := make([]any, 0, len(items))
 	for i, it := range items {
@@ -95,8 +110,9 @@ func normSingle(a *Attribute, v any, name string) (any, error) {
 		switch {
 		case isStr && s == "":
 			return nil, nil
-		case isStr && a.MultiValued && a.Sub("value") != nil:
-			m = map[string]any{"value": s}
+		case isStr && a.MultiValued:
+			return nil, scimerr.BadRequest(scimerr.InvalidValue,
+				"attribute %q: each element of %q is an object such as {\"value\": %s}, got a bare string", name, a.Name, strconvQuote(clip(s)))
 		default:
 			return nil, scimerr.BadRequest(scimerr.InvalidValue, "attribute %q: expected a JSON object, got %s", name, describe(v))
 		}
@@ -234,14 +250,8 @@ func normScalar(a *Attribute, v any, name string) (any, error) {
 	}
 	switch a.Type {
 	case TypeString, TypeReference, TypeBinary:
-		switch t := v.(type) {
-		case string:
-			return t, nil
-		case json.Number:
-			// Lenient: an employeeNumber sent as 701984 is kept as "701984".
-			return string(t), nil
-		case float64:
-			return strconv.FormatFloat(t, 'f', -1, 64), nil
+		if t, ok := v.(string); ok {
+			return t, checkString(a, t, name)
 		}
 		return nil, bad("a string")
 	case TypeBoolean:
@@ -314,3 +324,57 @@ func ParseDateTime(s string) (time.Time, error) {
 }
 
 func strconvQuote(s string) string { return strconv.Quote(s) }
+
+// clip shortens a client's value for an error detail.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// String size limits, in bytes of UTF-8. Entra sends at most a few hundred
+// characters per attribute (directory attributes are capped at 256 to 1024
+// characters); the limits are far above that and only stop a client from
+// storing megabytes per value (a 3.5 MiB userName was once accepted).
+const (
+	// MaxIdentifierBytes bounds userName, displayName and externalId: names
+	// that are indexed, matched and shown.
+	MaxIdentifierBytes = 1024
+	// MaxStringBytes bounds every other string, reference and binary value
+	// (an x509 certificate in base64 is 2-3 KiB).
+	MaxStringBytes = 16 << 10
+)
+
+func maxBytes(a *Attribute) int {
+	switch a.Name {
+	case "userName", "displayName", "externalId":
+		return MaxIdentifierBytes
+	}
+	return MaxStringBytes
+}
+
+// checkString bounds a string value and keeps the unique names usable.
+// A unique name (userName, Group displayName) that is blank, or that begins
+// or ends with white space, is refused rather than trimmed: Entra sends
+// values verbatim and finds them again with `eq` on the same verbatim
+// value, so trimming would make its lookup miss and its create collide
+// (409) on every cycle, and storing it would let " bob" and "bob" be two
+// users nobody can tell apart. docs/scimserver.md explains the choice.
+func checkString(a *Attribute, s, name string) error {
+	if n, limit := len(s), maxBytes(a); n > limit {
+		return scimerr.BadRequest(scimerr.InvalidValue,
+			"attribute %q is %d bytes long; the limit is %d bytes (UTF-8)", name, n, limit)
+	}
+	if a.Uniqueness == UniqueNone || a.Uniqueness == "" {
+		return nil
+	}
+	if strings.TrimSpace(s) == "" {
+		return scimerr.BadRequest(scimerr.InvalidValue, "attribute %q must not be blank, got %s", name, strconvQuote(clip(s)))
+	}
+	if strings.TrimSpace(s) != s {
+		return scimerr.BadRequest(scimerr.InvalidValue,
+			"attribute %q must not begin or end with white space, got %s; remove the spaces in the identity provider's source value", name, strconvQuote(clip(s)))
+	}
+	return nil
+}

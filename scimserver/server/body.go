@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
@@ -35,7 +36,80 @@ func readBody(r *http.Request) ([]byte, error) {
 		}
 		return nil, scimerr.BadRequest(scimerr.InvalidSyntax, "reading the request body: %v", err)
 	}
+	if err := checkText(raw); err != nil {
+		return nil, err
+	}
 	return raw, nil
+}
+
+// checkText refuses a body that encoding/json would silently alter: invalid
+// UTF-8 bytes and \u escapes of unpaired UTF-16 surrogates both decode to
+// U+FFFD, so "bad\xff@x" would be stored as "bad\ufffd@x" and a different
+// invalid name would then collide with it (a false 409). Nothing valid is
+// refused: a literal or escaped U+FFFD the client meant stays accepted.
+func checkText(raw []byte) error {
+	if !utf8.Valid(raw) {
+		off := 0
+		for off < len(raw) {
+			r, n := utf8.DecodeRune(raw[off:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			off += n
+		}
+		return scimerr.BadRequest(scimerr.InvalidValue,
+			"the request body is not valid UTF-8 (first bad byte 0x%02x at offset %d); send JSON text encoded as UTF-8", raw[off], off)
+	}
+	for i := 0; i+1 < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if raw[i+1] != 'u' {
+			i++ // an escaped character such as \\ or \"; skip it
+			continue
+		}
+		hi, ok := hex4(raw, i+2)
+		switch {
+		case !ok:
+			// Not a \uXXXX escape: the JSON decoder reports the syntax error.
+		case hi >= 0xD800 && hi < 0xDC00:
+			if lo, ok := hex4(raw, i+8); ok && i+7 < len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' && lo >= 0xDC00 && lo < 0xE000 {
+				i += 11
+				continue
+			}
+			return unpairedSurrogate(raw, i)
+		case hi >= 0xDC00 && hi < 0xE000:
+			return unpairedSurrogate(raw, i)
+		}
+		i += 5
+	}
+	return nil
+}
+
+func unpairedSurrogate(raw []byte, off int) error {
+	return scimerr.BadRequest(scimerr.InvalidValue,
+		"the JSON escape %s at offset %d is an unpaired UTF-16 surrogate, which is no character; send a pair (\\ud83d\\ude00) or the character itself", raw[off:off+6], off)
+}
+
+// hex4 reads the four hex digits at raw[i:i+4].
+func hex4(raw []byte, i int) (rune, bool) {
+	if i+4 > len(raw) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range raw[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 func equalFoldASCII(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }
