@@ -38,6 +38,7 @@ type options struct {
 	basePath        string
 	maxBodyBytes    int64
 	requestTimeout  time.Duration
+	headerTimeout   time.Duration
 	shutdownTimeout time.Duration
 	tokenReload     time.Duration
 	logLevel        string
@@ -97,7 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	f.String(&o.externalURL, "external-url", "SCIM_EXTERNAL_URL", "", "overrides externalURL of the tenant config: the Tenant URL admins paste into Entra")
 	f.String(&o.basePath, "base-path", "SCIM_BASE_PATH", "", "overrides basePath of the tenant config: the path prefix of the SCIM API")
 	f.Int64(&o.maxBodyBytes, "max-body-bytes", "SCIM_MAX_BODY_BYTES", server.DefaultMaxBodyBytes, "largest accepted request body in bytes (big group PATCHes need room)")
-	f.Duration(&o.requestTimeout, "request-timeout", "SCIM_REQUEST_TIMEOUT", server.DefaultRequestTimeout, "time limit of one request")
+	f.Duration(&o.requestTimeout, "request-timeout", "SCIM_REQUEST_TIMEOUT", server.DefaultRequestTimeout, "time limit of one request, and of the arrival of its body (408 after it)")
+	f.Duration(&o.headerTimeout, "read-header-timeout", "SCIM_READ_HEADER_TIMEOUT", server.DefaultReadHeaderTimeout, "time limit for a request's headers to arrive (the connection is closed after it)")
 	f.Duration(&o.shutdownTimeout, "shutdown-timeout", "SCIM_SHUTDOWN_TIMEOUT", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	f.Duration(&o.tokenReload, "token-reload-interval", "SCIM_TOKEN_RELOAD_INTERVAL", auth.DefaultReloadInterval, "how often the token file is re-read")
 	f.String(&o.logLevel, "log-level", "SCIM_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -216,12 +218,7 @@ func run(ctx context.Context, o *options, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := server.NewHTTPServer(srv, o.headerTimeout, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	log.Info("Serving", "address", ln.Addr().String(), "basePath", srv.BasePath(),
 		"groups", cfg.Groups, "tokensLoaded", keyring.Len(), "database", o.database)
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"unicode/utf8"
 
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
@@ -33,6 +34,10 @@ func readBody(r *http.Request) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, scimerr.New(http.StatusRequestEntityTooLarge, "",
 				"the request body exceeds %d bytes", mbe.Limit)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, scimerr.New(http.StatusRequestTimeout, "",
+				"the request body did not arrive in time; send it at once (the connection is closed)")
 		}
 		return nil, scimerr.BadRequest(scimerr.InvalidSyntax, "reading the request body: %v", err)
 	}

@@ -60,6 +60,11 @@ func writeSCIMError(w http.ResponseWriter, status int, scimType, detail string) 
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Del("ETag")
 	h.Del("Location")
+	if status == http.StatusRequestTimeout {
+		// The rest of the body is still on its way (or never comes): the
+		// connection cannot carry another request.
+		h.Set("Connection", "close")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

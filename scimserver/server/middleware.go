@@ -229,6 +229,15 @@ func (s *Server) limits(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		if s.bodyWait > 0 && r.Body != http.NoBody {
+			// A body arriving a byte at a time would otherwise hold the
+			// connection and the handler forever: the context deadline
+			// below does not interrupt a blocked read, a read deadline
+			// does (readBody then answers 408). Wall clock, not s.now:
+			// the deadline is the network's. Writers without deadline
+			// support (tests' recorders) are left unbounded.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.bodyWait))
+		}
 		if s.timeout > 0 {
 			ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 			defer cancel()

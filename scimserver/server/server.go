@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -30,8 +31,14 @@ const (
 	// DefaultMaxBodyBytes leaves room for a big group PATCH (Entra batches
 	// member adds) while bounding memory per request.
 	DefaultMaxBodyBytes = 4 << 20
-	// DefaultRequestTimeout bounds one request's store work.
+	// DefaultRequestTimeout bounds one request's store work and the time
+	// its body may take to arrive.
 	DefaultRequestTimeout = 30 * time.Second
+	// DefaultReadHeaderTimeout bounds the time a client may take to send a
+	// request's headers (NewHTTPServer).
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultIdleTimeout closes keep-alive connections idle this long.
+	DefaultIdleTimeout = 2 * time.Minute
 	// DefaultCount is the page size of a list without count.
 	DefaultCount = 100
 	// MaxCount is the largest page served (advertised as filter.maxResults).
@@ -56,6 +63,12 @@ type Options struct {
 	// RequestTimeout bounds a request; DefaultRequestTimeout when zero,
 	// none when negative.
 	RequestTimeout time.Duration
+	// BodyReadTimeout bounds reading a request body, counted from the
+	// moment the handler starts reading it (wall clock: it is a network
+	// deadline). A body still arriving then is answered 408 and the
+	// connection closed. RequestTimeout (or DefaultRequestTimeout when that
+	// is not positive) when zero; none when negative.
+	BodyReadTimeout time.Duration
 	// Registry receives the server's metrics; a fresh one when nil.
 	Registry *prometheus.Registry
 	// NewID generates resource ids; random UUIDv4 when nil.
@@ -72,6 +85,7 @@ type Server struct {
 	now      func() time.Time
 	maxBody  int64
 	timeout  time.Duration
+	bodyWait time.Duration
 	limiter  *rate.Limiter
 	promReg  *prometheus.Registry
 	metrics  *metrics
@@ -88,15 +102,16 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("server: Store and Keyring are required")
 	}
 	s := &Server{
-		cfg:     o.Config,
-		store:   o.Store,
-		keyring: o.Keyring,
-		log:     o.Logger,
-		now:     o.Clock,
-		maxBody: o.MaxBodyBytes,
-		timeout: o.RequestTimeout,
-		promReg: o.Registry,
-		newID:   o.NewID,
+		cfg:      o.Config,
+		store:    o.Store,
+		keyring:  o.Keyring,
+		log:      o.Logger,
+		now:      o.Clock,
+		maxBody:  o.MaxBodyBytes,
+		timeout:  o.RequestTimeout,
+		bodyWait: o.BodyReadTimeout,
+		promReg:  o.Registry,
+		newID:    o.NewID,
 	}
 	if s.cfg == nil {
 		s.cfg = config.Default()
@@ -112,6 +127,12 @@ func New(o Options) (*Server, error) {
 	}
 	if s.timeout == 0 {
 		s.timeout = DefaultRequestTimeout
+	}
+	if s.bodyWait == 0 {
+		s.bodyWait = s.timeout
+		if s.bodyWait <= 0 {
+			s.bodyWait = DefaultRequestTimeout
+		}
 	}
 	if s.promReg == nil {
 		s.promReg = prometheus.NewRegistry()
@@ -154,6 +175,25 @@ func New(o Options) (*Server, error) {
 	}
 	s.handler = s.observe(http.HandlerFunc(s.route))
 	return s, nil
+}
+
+// NewHTTPServer wraps h in the http.Server every listener of the SCIM API
+// uses. It bounds what a client can hold without sending anything useful:
+// headers must arrive within readHeaderTimeout (DefaultReadHeaderTimeout
+// when zero), or the connection is closed without an answer; idle
+// keep-alive connections close after DefaultIdleTimeout. Bodies are bounded
+// per request by the Server (Options.BodyReadTimeout), so a slow PATCH of
+// many members is not cut off by a connection-wide ReadTimeout.
+func NewHTTPServer(h http.Handler, readHeaderTimeout time.Duration, errorLog *log.Logger) *http.Server {
+	if readHeaderTimeout <= 0 {
+		readHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		ErrorLog:          errorLog,
+	}
 }
 
 // ServeHTTP implements http.Handler.
