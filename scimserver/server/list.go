@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ type listParams struct {
 	sortBy, sortOrder  string
 	startIndex, count  int
 	attributes, exclAt []string
+	// acrossTypes is set for a root search over several types: a sortBy
+	// one type lacks sorts that type's resources last (see sortOrder).
+	acrossTypes bool
 }
 
 // paramsFromQuery reads list parameters; unknown ones (aadOptscim062020)
@@ -210,6 +214,9 @@ type compiledQuery struct {
 	q    store.Query
 	proj *projection
 	err  *error // first Match error, reported after List
+	// sortErr is why this type cannot sort by sortBy when acrossTypes let
+	// it through; the root search fails with it if no type can.
+	sortErr error
 }
 
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request, rts []*schema.ResourceType, p listParams) {
@@ -266,13 +273,22 @@ func (s *Server) serveRootSearch(w http.ResponseWriter, r *http.Request, rts []*
 		hits  []hit
 		order *store.Order
 		skip  = p.startIndex - 1 // matches before the page, when unsorted
+		cqs   []*compiledQuery
 	)
+	p.acrossTypes = len(rts) > 1
 	for _, rt := range rts {
 		cq, err := s.compile(rt, expr, p)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		cqs = append(cqs, cq)
+	}
+	if p.sortBy != "" && !slices.ContainsFunc(cqs, func(cq *compiledQuery) bool { return cq.sortErr == nil }) {
+		s.writeError(w, r, cqs[0].sortErr) // no type has the attribute
+		return
+	}
+	for _, cq := range cqs {
 		order = cq.q.Order
 		page, err := s.rootPart(ctx, cq, p, skip)
 		if err != nil {
@@ -422,10 +438,10 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 	cq.q.Members = withMembers
 	if p.sortBy != "" {
 		order, err := sortOrder(rt, p.sortBy, p.sortOrder)
-		if err != nil {
+		if err != nil && !(p.acrossTypes && order != nil) {
 			return nil, err
 		}
-		cq.q.Order = order
+		cq.q.Order, cq.sortErr = order, err
 	}
 	return cq, nil
 }

@@ -46,6 +46,8 @@ func TestListWindows(t *testing.T) {
 			[]string{"bob", "Dave", "alice", "erin", "carol", "Ops", "Dev"}},
 		{"root search by displayName", "/.search", map[string]any{"sortBy": "displayName"},
 			[]string{"alice", "bob", "carol", "Dave", "Dev", "erin", "Ops"}},
+		{"root search by userName: groups have none and sort last", "/.search", map[string]any{"sortBy": "userName"},
+			[]string{"alice", "bob", "carol", "Dave", "erin", "Ops", "Dev"}},
 		{"root search descending, filtered", "/.search", map[string]any{"sortBy": "displayName", "sortOrder": "descending", "filter": "displayName sw \"d\" or displayName sw \"o\""},
 			[]string{"Ops", "Dev", "Dave"}},
 	}

@@ -13,11 +13,19 @@ import (
 // sortOrder builds the ordering for sortBy/sortOrder (RFC 7644 §3.4.2.3).
 // Resources without a value sort last in ascending order; the store keeps
 // creation order for ties, so pages are stable.
+//
+// RFC 7644 lets a server ignore a sortBy it cannot honour or refuse it; we
+// refuse (400 invalidPath naming the attribute) an attribute the resource
+// type does not define and one that has no value to sort by (a complex
+// attribute without "value", such as name, and the computed members and
+// groups): ignoring would answer 200 in an order the client did not ask
+// for, and a typo (usrName) would go unnoticed. A defined attribute that no
+// resource has is fine: every key is absent and creation order remains.
+//
+// For an attribute the type does not define, the error comes with an order
+// whose keys are all absent: a root search across types accepts a sortBy
+// that only some of its types define (the others sort last).
 func sortOrder(rt *schema.ResourceType, sortBy, sortOrder string) (*store.Order, error) {
-	ext, a, sub, err := rt.Lookup(rt.SplitPath(strings.TrimSpace(sortBy)))
-	if err != nil {
-		return nil, scimerr.BadRequest(scimerr.InvalidPath, "sortBy %q: %v", sortBy, errDetail(err))
-	}
 	desc := false
 	switch strings.ToLower(strings.TrimSpace(sortOrder)) {
 	case "", "ascending":
@@ -26,13 +34,28 @@ func sortOrder(rt *schema.ResourceType, sortBy, sortOrder string) (*store.Order,
 	default:
 		return nil, scimerr.BadRequest(scimerr.InvalidValue, `sortOrder must be "ascending" or "descending", got %q`, sortOrder)
 	}
-	caseExact := a.CaseExact
-	if sub != nil {
-		caseExact = sub.CaseExact
-	}
 	cmp := compareKeys
 	if desc {
 		cmp = func(x, y any) int { return compareKeys(y, x) }
+	}
+	ext, a, sub, err := rt.Lookup(rt.SplitPath(strings.TrimSpace(sortBy)))
+	if err != nil {
+		absent := &store.Order{Key: func(*store.Resource) any { return nil }, Compare: cmp, Desc: desc}
+		return absent, scimerr.BadRequest(scimerr.InvalidPath,
+			"sortBy %q: %v; sort by an attribute of the %s schema or a served extension, e.g. %s or meta.created",
+			sortBy, errDetail(err), rt.Name, sortExample(rt))
+	}
+	if sub == nil && a.Type == schema.TypeComplex && a.Sub("value") == nil {
+		return nil, scimerr.BadRequest(scimerr.InvalidPath,
+			"sortBy %q: %q is a complex attribute; sort by one of its sub-attributes, e.g. %s.%s", sortBy, a.Name, a.Name, a.SubAttributes[0].Name)
+	}
+	if ext == "" && (schema.IsMembers(a) || rt.Name == "User" && a.Name == "groups") {
+		return nil, scimerr.BadRequest(scimerr.InvalidPath,
+			"sortBy %q: %q is computed from group memberships and cannot be sorted by", sortBy, a.Name)
+	}
+	caseExact := a.CaseExact
+	if sub != nil {
+		caseExact = sub.CaseExact
 	}
 	o := &store.Order{
 		Key:     func(r *store.Resource) any { return sortKey(r, ext, a, sub, caseExact) },
@@ -59,6 +82,13 @@ func rootLess(o *store.Order, kx, ky any, x, y *store.Resource) bool {
 		return x.Created.Before(y.Created)
 	}
 	return x.ID < y.ID
+}
+
+func sortExample(rt *schema.ResourceType) string {
+	if rt.Name == "User" {
+		return "userName"
+	}
+	return "displayName"
 }
 
 func errDetail(err error) string {
