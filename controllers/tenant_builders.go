@@ -104,13 +104,7 @@ func serverConfig(t *scimv1alpha1.ScimTenant) *config.Tenant {
 			c.Extensions = append(c.Extensions, ext)
 		}
 	}
-	if r := t.Spec.RateLimit; r != nil {
-		burst := 2 * r.RequestsPerSecond
-		if r.Burst != nil {
-			burst = *r.Burst
-		}
-		c.RateLimit = &config.RateLimit{RequestsPerSecond: r.RequestsPerSecond, Burst: burst}
-	}
+	c.RateLimit = rateLimit(t.Spec.RateLimit)
 	return c
 }
 

@@ -9,6 +9,7 @@ import (
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/scimserver/auth"
+	"github.com/scim-operator/scim-operator/scimserver/config"
 )
 
 // tokenFile computes the tenant's accepted-token file from its ScimTokens at
@@ -22,7 +23,7 @@ func tokenFile(tokens []scimv1alpha1.ScimToken, now time.Time) (*auth.TokenFile,
 		if hash == "" || (notAfter != nil && !now.Before(notAfter.Time)) {
 			return
 		}
-		e := auth.TokenEntry{Name: tok.Name, Revision: revision, SHA256: hash, Scopes: scopes(tok)}
+		e := auth.TokenEntry{Name: tok.Name, Revision: revision, SHA256: hash, Scopes: scopes(tok), RateLimit: rateLimit(tok.Spec.RateLimit)}
 		if notAfter != nil {
 			na := notAfter.UTC().Truncate(time.Second)
 			e.NotAfter = &na
@@ -50,6 +51,20 @@ func tokenFile(tokens []scimv1alpha1.ScimToken, now time.Time) (*auth.TokenFile,
 		return int(b.Revision - a.Revision)
 	})
 	return file, next
+}
+
+// rateLimit is the server's form of a rate limit spec (a tenant's or a
+// token's): burst defaults to twice requestsPerSecond, so a client that was
+// quiet for a moment may catch up. nil stays nil.
+func rateLimit(r *scimv1alpha1.RateLimitSpec) *config.RateLimit {
+	if r == nil {
+		return nil
+	}
+	burst := 2 * r.RequestsPerSecond
+	if r.Burst != nil {
+		burst = *r.Burst
+	}
+	return &config.RateLimit{RequestsPerSecond: r.RequestsPerSecond, Burst: burst}
 }
 
 func scopes(tok *scimv1alpha1.ScimToken) []string {

@@ -74,6 +74,13 @@ type ScimTokenSpec struct {
 	// revoked stops the tenant from accepting the token, and its previous one, at once.
 	// +optional
 	Revoked bool `json:"revoked,omitempty"`
+
+	// rateLimit is this token's own request budget. Every token has its own
+	// bucket, so an app reading with one token cannot push Entra's token into
+	// 429s. Unset: a bucket of the tenant's spec.rateLimit (no limit when the
+	// tenant has none). burst defaults to twice requestsPerSecond.
+	// +optional
+	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
 }
 
 // TenantReference names a ScimTenant in the same namespace.

@@ -14,7 +14,8 @@
 //	      "revision": 3,                        // rotation revision of that ScimToken
 //	      "sha256": "9f86d0...",                // hex SHA-256 of the token's bytes
 //	      "notAfter": "2026-12-01T00:00:00Z",   // optional: refused from this instant on
-//	      "scopes": ["read", "write"]           // read: GET and .search; write: everything else
+//	      "scopes": ["read", "write"],          // read: GET and .search; write: everything else
+//	      "rateLimit": {"requestsPerSecond": 5, "burst": 10} // optional: this token's bucket
 //	    }
 //	  ]
 //	}
@@ -30,6 +31,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/scim-operator/scim-operator/scimserver/config"
 )
 
 // TokenFileName is the key of the token file in the tenant's token Secret.
@@ -57,6 +60,10 @@ type TokenEntry struct {
 	SHA256   string     `json:"sha256"`
 	NotAfter *time.Time `json:"notAfter,omitempty"`
 	Scopes   []string   `json:"scopes"`
+	// RateLimit is the token's own bucket; nil means a bucket of the
+	// tenant's limit. Buckets are per token name, so a rotated token's
+	// current and previous entries share one.
+	RateLimit *config.RateLimit `json:"rateLimit,omitempty"`
 }
 
 // Allows reports whether the entry carries scope.
@@ -108,6 +115,10 @@ func ParseTokenFile(raw []byte) (*TokenFile, error) {
 			if s != ScopeRead && s != ScopeWrite {
 				return nil, fmt.Errorf("token file entry %d (%s): unknown scope %q", i, e.Name, s)
 			}
+		}
+		if rl := e.RateLimit; rl != nil && (rl.RequestsPerSecond < 1 || rl.Burst < 0) {
+			return nil, fmt.Errorf("token file entry %d (%s): rateLimit needs requestsPerSecond >= 1 and burst >= 0, got %d and %d",
+				i, e.Name, rl.RequestsPerSecond, rl.Burst)
 		}
 	}
 	return &f, nil

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -188,32 +187,6 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if !entry.Allows(scope) {
 			s.keyring.RecordFailure(auth.ReasonInsufficient)
 			writeSCIMError(w, http.StatusForbidden, "", fmt.Sprintf("the token %q lacks the %s scope", entry.Name, scope))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// rateLimit applies the tenant's token bucket. A refused request learns from
-// Retry-After when a token will be available; Entra honours it.
-func (s *Server) rateLimit(next http.Handler) http.Handler {
-	if s.limiter == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := s.now()
-		res := s.limiter.ReserveN(now, 1)
-		if !res.OK() {
-			s.metrics.rateLimited.Inc()
-			w.Header().Set("Retry-After", "1")
-			writeSCIMError(w, http.StatusTooManyRequests, "", "rate limit exceeded")
-			return
-		}
-		if d := res.DelayFrom(now); d > 0 {
-			res.CancelAt(now)
-			s.metrics.rateLimited.Inc()
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
-			writeSCIMError(w, http.StatusTooManyRequests, "", "too many requests for this tenant; retry after the Retry-After delay")
 			return
 		}
 		next.ServeHTTP(w, r)

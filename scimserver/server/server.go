@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/scim-operator/scim-operator/scimserver/auth"
 	"github.com/scim-operator/scim-operator/scimserver/config"
@@ -86,7 +85,7 @@ type Server struct {
 	maxBody  int64
 	timeout  time.Duration
 	bodyWait time.Duration
-	limiter  *rate.Limiter
+	buckets  *buckets
 	promReg  *prometheus.Registry
 	metrics  *metrics
 	newID    func() string
@@ -159,13 +158,7 @@ func New(o Options) (*Server, error) {
 	if s.required, err = compileRequired(reg.ResourceType("User"), s.cfg.RequiredUserAttributes); err != nil {
 		return nil, err
 	}
-	if rl := s.cfg.RateLimit; rl != nil {
-		burst := int(rl.Burst)
-		if burst <= 0 {
-			burst = int(rl.RequestsPerSecond)
-		}
-		s.limiter = rate.NewLimiter(rate.Limit(rl.RequestsPerSecond), burst)
-	}
+	s.buckets = newBuckets(s.cfg.RateLimit)
 	s.metrics = newMetrics(s.promReg)
 	if err := s.promReg.Register(s.keyring); err != nil {
 		var are prometheus.AlreadyRegisteredError
