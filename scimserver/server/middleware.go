@@ -33,23 +33,29 @@ func infoFrom(ctx context.Context) *reqInfo {
 
 func requestIDFrom(ctx context.Context) string { return infoFrom(ctx).id }
 
-// recorder remembers the status and size of a response.
+// recorder remembers the status and size of a response, and types it as
+// the client asked (see responseType): whatever a handler writes as
+// application/scim+json leaves as the negotiated type.
 type recorder struct {
 	http.ResponseWriter
-	status int
-	bytes  int
+	status      int
+	bytes       int
+	contentType string
 }
 
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		if h := r.Header(); r.contentType != ContentType && h.Get("Content-Type") == ContentType {
+			h.Set("Content-Type", r.contentType)
+		}
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += n
@@ -94,7 +100,8 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		// Set up front so that every answer, including ones written by
 		// net/http helpers, is typed as SCIM.
 		w.Header().Set("Content-Type", ContentType)
-		rec := &recorder{ResponseWriter: w}
+		w.Header().Add("Vary", "Accept")
+		rec := &recorder{ResponseWriter: w, contentType: responseType(r.Header.Get("Accept"))}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 		defer func() {
 			if p := recover(); p != nil {
