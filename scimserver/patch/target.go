@@ -182,7 +182,7 @@ func (t target) plain(op string, v any) error {
 
 	default:
 		if schema.IsManager(t.attr) {
-			if m, ok := v.(map[string]any); ok && !hasKey(m, "value") {
+			if m, ok := v.(map[string]any); ok && !hasKey(m, "value") && !hasKey(m, "managerId") {
 				return nil // {"displayName": ...} alone changes nothing we store
 			}
 		}

@@ -231,6 +231,7 @@ func TestNormalizeUser(t *testing.T) {
 		{name: "extension not object", body: `{"userName":"a","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":"x"}`, err: scimerr.InvalidValue},
 		{name: "bad integer", body: `{"userName":"a","urn:ietf:params:scim:schemas:extension:acme:2.0:User":{"badge":"4.5"}}`, err: scimerr.InvalidValue},
 		{name: "bad dateTime", body: `{"userName":"a","urn:ietf:params:scim:schemas:extension:acme:2.0:User":{"hired":"yesterday"}}`, err: scimerr.InvalidValue},
+		{name: "manager value and managerId disagree", body: `{"userName":"a","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":{"value":"a","managerId":"b"}}}`, err: scimerr.InvalidValue},
 		{name: "two managers", body: `{"userName":"a","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":[{"value":"a"},{"value":"b"}]}}`, err: scimerr.InvalidValue},
 		{name: "primary number", body: `{"userName":"a","emails":[{"value":"x","primary":1}]}`, err: scimerr.InvalidValue},
 	} {
@@ -299,6 +300,10 @@ func TestNormalizeValue(t *testing.T) {
 		{mgr, `{"value":""}`, `null`},
 		{mgr, `{"value":"x"}`, `{"value":"x"}`},
 		{mgr, `[{"$ref":"https://x/Users/1a2b","value":"1a2b"}]`, `{"value":"1a2b"}`},
+		{mgr, `{"managerId":"m9"}`, `{"value":"m9"}`},
+		{mgr, `{"ManagerID":"m9","value":"m9"}`, `{"value":"m9"}`},
+		{mgr, `{"managerId":""}`, `null`},
+		{mgr, `{}`, `null`},
 		{mgr + ".value", `"z"`, `"z"`},
 		{"active", `"False"`, `false`},
 		{"active", `"true"`, `true`},

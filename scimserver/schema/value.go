@@ -21,8 +21,9 @@ import (
 // Coercions, each for an Entra shape (contract §2.4, §2.9, §2.10, §6):
 //   - booleans accept "true"/"false" in any case ("True" from Entra);
 //   - the enterprise manager becomes {"value": id} from a string,
-//     {"value": id, ...} or [{"value": id, "$ref": ...}]; "" or
-//     {"value": ""} mean absent;
+//     {"value": id, ...}, {"managerId": id} (OneLogin, SCIM 1.1) or
+//     [{"value": id, "$ref": ...}]; "", {"value": ""} and an object with
+//     only read-only sub-attributes ({"displayName": ...}) mean absent;
 //   - a roles element that is a JSON string starting with '{', or whose
 //     "value" is such a string, is decoded (see decodeRole);
 //   - a single object where a multi-valued complex attribute belongs becomes
@@ -159,11 +160,24 @@ func normManager(v any, name string) (any, error) {
 		}
 		return normManager(t[0], name)
 	case map[string]any:
-		var id any
+		// OneLogin's enterprise template sends {"managerId": id}, the SCIM
+		// 1.1 name: an alias of value, never dropped (issue #15 item 3).
+		var id, alias any
+		var hasID, hasAlias bool
 		for k, x := range t {
-			if strings.EqualFold(k, "value") {
-				id = x
+			switch {
+			case strings.EqualFold(k, "value"):
+				id, hasID = x, true
+			case strings.EqualFold(k, "managerId"):
+				alias, hasAlias = x, true
 			}
+		}
+		switch {
+		case hasID && hasAlias && id != nil && alias != nil && fmt.Sprint(id) != fmt.Sprint(alias):
+			return nil, scimerr.BadRequest(scimerr.InvalidValue,
+				"attribute %q: value %s and managerId %s name different managers; send one of them", name, describe(id), describe(alias))
+		case !hasID && hasAlias:
+			id = alias
 		}
 		switch x := id.(type) {
 		case nil:
