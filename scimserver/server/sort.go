@@ -46,8 +46,12 @@ func sortOrder(rt *schema.ResourceType, sortBy, sortOrder string) (*store.Order,
 			sortBy, errDetail(err), rt.Name, sortExample(rt))
 	}
 	if sub == nil && a.Type == schema.TypeComplex && a.Sub("value") == nil {
+		hint := ""
+		if len(a.SubAttributes) > 0 {
+			hint = ", e.g. " + a.Name + "." + a.SubAttributes[0].Name
+		}
 		return nil, scimerr.BadRequest(scimerr.InvalidPath,
-			"sortBy %q: %q is a complex attribute; sort by one of its sub-attributes, e.g. %s.%s", sortBy, a.Name, a.Name, a.SubAttributes[0].Name)
+			"sortBy %q: %q is a complex attribute; sort by one of its sub-attributes%s", sortBy, a.Name, hint)
 	}
 	if ext == "" && (schema.IsMembers(a) || rt.Name == "User" && a.Name == "groups") {
 		return nil, scimerr.BadRequest(scimerr.InvalidPath,
