@@ -45,3 +45,35 @@ func FuzzCheckText(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheckText measures the UTF-8 and surrogate check on a big group
+// PATCH body (the largest bodies Entra sends), to compare with decoding it.
+func BenchmarkCheckText(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Add","path":"members","value":[`)
+	for i := range 20000 {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(`{"value":"9f0c6f3e-5b8a-4a55-8d55-1c2b3d4e5f60","display":"Zoë \u00e9\u00e8"}`)
+	}
+	sb.WriteString(`]}]}`)
+	raw := []byte(sb.String())
+	b.Run("checkText", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			if err := checkText(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			var v any
+			if err := json.Unmarshal(raw, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
