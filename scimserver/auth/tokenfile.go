@@ -46,6 +46,10 @@ const TokenPrefix = "scim_"
 const (
 	ScopeRead  = "read"
 	ScopeWrite = "write"
+	// ScopeStatus reads webhook delivery status (GET /v1/webhooks) and
+	// nothing else. The operator's own per-tenant token carries it; the
+	// tokens issued for Entra (read, write) do not.
+	ScopeStatus = "status"
 )
 
 // TokenFile is the decoded token file.
@@ -112,7 +116,7 @@ func ParseTokenFile(raw []byte) (*TokenFile, error) {
 			return nil, fmt.Errorf("token file entry %d (%s): sha256 must be 64 hex characters", i, e.Name)
 		}
 		for _, s := range e.Scopes {
-			if s != ScopeRead && s != ScopeWrite {
+			if s != ScopeRead && s != ScopeWrite && s != ScopeStatus {
 				return nil, fmt.Errorf("token file entry %d (%s): unknown scope %q", i, e.Name, s)
 			}
 		}

@@ -44,7 +44,22 @@ type Tenant struct {
 	Extensions []Extension `json:"extensions,omitempty"`
 	// RateLimit limits requests per second for the tenant; nil means unlimited.
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// UnknownAttributes says what happens to an attribute no served schema
+	// defines: UnknownIgnore (the default, also when empty) drops it and
+	// makes it visible (metric, log, GET /v1/status); UnknownReject answers
+	// 400 invalidValue naming it.
+	UnknownAttributes string `json:"unknownAttributes,omitempty"`
 }
+
+// Values of Tenant.UnknownAttributes.
+const (
+	UnknownIgnore = "Ignore"
+	UnknownReject = "Reject"
+)
+
+// RejectsUnknown reports whether the tenant answers 400 to attributes no
+// served schema defines.
+func (t *Tenant) RejectsUnknown() bool { return t.UnknownAttributes == UnknownReject }
 
 // Extension is a custom schema extension of the User resource.
 type Extension struct {
@@ -151,6 +166,11 @@ func (t *Tenant) Validate() error {
 				return fmt.Errorf("extension %s: attribute %q has unknown type %q", ext.URN, a.Name, a.Type)
 			}
 		}
+	}
+	switch t.UnknownAttributes {
+	case "", UnknownIgnore, UnknownReject:
+	default:
+		return fmt.Errorf("unknownAttributes %q must be %q or %q", t.UnknownAttributes, UnknownIgnore, UnknownReject)
 	}
 	if r := t.RateLimit; r != nil && r.RequestsPerSecond <= 0 {
 		return fmt.Errorf("rateLimit.requestsPerSecond must be positive")

@@ -42,7 +42,16 @@ type Result struct {
 //   - the result must still carry required attributes (userName,
 //     displayName): removing them is 400 invalidValue.
 func Apply(rt *schema.ResourceType, doc map[string]any, ops []Operation) (*Result, error) {
-	a := &applier{rt: rt, doc: deepCopyMap(doc)}
+	return ApplyReporting(rt, doc, ops, nil)
+}
+
+// ApplyReporting is Apply telling unknown (when not nil) the name of every
+// attribute an add or replace sets that no served schema defines, as
+// schema.NormalizeReporting does for POST and PUT; an error from unknown
+// fails the operation like any other. Removing an unknown attribute loses
+// nothing and is not reported.
+func ApplyReporting(rt *schema.ResourceType, doc map[string]any, ops []Operation, unknown schema.UnknownFunc) (*Result, error) {
+	a := &applier{rt: rt, doc: deepCopyMap(doc), unknown: unknown}
 	if a.doc == nil {
 		a.doc = map[string]any{}
 	}
@@ -71,6 +80,7 @@ type applier struct {
 	rt      *schema.ResourceType
 	doc     map[string]any
 	members []store.MemberOp
+	unknown schema.UnknownFunc
 }
 
 func (a *applier) apply(op Operation) error {
@@ -89,7 +99,8 @@ func (a *applier) apply(op Operation) error {
 		return err
 	}
 	if ap.Path.Attr == "" {
-		return nil // a schema URN this resource type does not serve
+		// A schema URN this resource type does not serve.
+		return a.dropped(op.Op, op.Path, op.Value)
 	}
 	return a.applyPath(op.Op, ap, op.Value)
 }
@@ -165,7 +176,11 @@ func (a *applier) applyObject(op, urn string, v any) error {
 		}
 		ap, err := filter.ParsePath(key)
 		if err != nil || ap.Path.Attr == "" {
-			continue // not an attribute path: an unknown key, dropped
+			// Not an attribute path: an unknown key, dropped.
+			if err := a.dropped(op, key, kv); err != nil {
+				return err
+			}
+			continue
 		}
 		if ap.Filter == nil {
 			ap.Path = a.rt.SplitPath(key)
@@ -184,13 +199,25 @@ func (a *applier) applyObject(op, urn string, v any) error {
 func (a *applier) applyPath(op string, ap filter.AttrPath, v any) error {
 	ext, attr, sub, err := a.rt.Lookup(ap.Path)
 	if err != nil {
-		return a.unresolved(ap.Path, err)
+		if err := a.unresolved(ap.Path, err); err != nil {
+			return err
+		}
+		return a.dropped(op, ap.Path.String(), v)
 	}
 	if schema.IsMembers(attr) {
 		return a.membersOp(op, ap, v)
 	}
 	if attr.ReadOnly() || (sub != nil && sub.ReadOnly()) {
 		return scimerr.BadRequest(scimerr.Mutability, "%q is read-only", ap.Path.String())
+	}
+	if sub == nil && op != "remove" {
+		name := attr.Name
+		if ext != "" {
+			name = ext + ":" + name
+		}
+		if err := schema.ReportUnknownSubs(name, attr, v, a.unknown); err != nil {
+			return err
+		}
 	}
 	if attr.Mutability == schema.Immutable || (sub != nil && sub.Mutability == schema.Immutable) {
 		return scimerr.BadRequest(scimerr.Mutability, "%q is immutable", ap.Path.String())
@@ -217,6 +244,15 @@ func (a *applier) unresolved(p schema.Path, err error) error {
 		return err
 	}
 	return nil
+}
+
+// dropped reports an attribute an operation names that no schema defines
+// (see ApplyReporting); op is ignored for remove, which loses nothing.
+func (a *applier) dropped(op, name string, v any) error {
+	if op == "remove" {
+		return nil
+	}
+	return schema.ReportUnknown(name, v, a.unknown)
 }
 
 // tidy drops extension objects that operations left empty.

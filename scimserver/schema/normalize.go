@@ -24,6 +24,13 @@ import (
 // Errors are *scimerr.Error: invalidValue naming the attribute for a value of
 // the wrong type, invalidSyntax for a missing body.
 func (rt *ResourceType) Normalize(body map[string]any) (map[string]any, error) {
+	return rt.NormalizeReporting(body, nil)
+}
+
+// NormalizeReporting is Normalize telling unknown (when not nil) the name of
+// every attribute it drops because no served schema defines it; an error
+// from unknown is returned as is.
+func (rt *ResourceType) NormalizeReporting(body map[string]any, unknown UnknownFunc) (map[string]any, error) {
 	if body == nil {
 		return nil, scimerr.BadRequest(scimerr.InvalidSyntax, "the request body must be a JSON object")
 	}
@@ -42,20 +49,30 @@ func (rt *ResourceType) Normalize(body map[string]any) (map[string]any, error) {
 			continue
 		}
 		if ext := rt.Extension(k); ext != nil {
-			if err := rt.normalizeExtension(doc, ext, v); err != nil {
+			if err := rt.normalizeExtension(doc, ext, v, unknown); err != nil {
 				return nil, err
 			}
 			continue
 		}
 		p := rt.SplitPath(k)
 		if p.Attr == "" {
-			continue // an extension this resource type does not serve
+			// A schema URN this type does not extend with (the Group URN on
+			// a user), or the core URN as a key: its content is dropped.
+			if err := ReportUnknown(k, v, unknown); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		ext, a, sub, err := rt.Lookup(p)
 		if err != nil {
-			continue // unknown attribute: dropped (see the package design)
+			// Unknown attribute or undeclared extension: dropped (see the
+			// package design), but never without telling.
+			if err := ReportUnknown(k, v, unknown); err != nil {
+				return nil, err
+			}
+			continue
 		}
-		if err := rt.set(doc, ext, a, sub, v); err != nil {
+		if err := rt.set(doc, ext, a, sub, v, unknown); err != nil {
 			return nil, err
 		}
 	}
@@ -65,7 +82,7 @@ func (rt *ResourceType) Normalize(body map[string]any) (map[string]any, error) {
 	return doc, nil
 }
 
-func (rt *ResourceType) normalizeExtension(doc map[string]any, ext *Schema, v any) error {
+func (rt *ResourceType) normalizeExtension(doc map[string]any, ext *Schema, v any, unknown UnknownFunc) error {
 	if v == nil {
 		return nil
 	}
@@ -82,9 +99,14 @@ func (rt *ResourceType) normalizeExtension(doc map[string]any, ext *Schema, v an
 		p := splitAttr(ext.ID, k)
 		_, a, sub, err := rt.Lookup(p)
 		if err != nil {
+			if m[k] != nil {
+				if err := unknown.report(ext.ID + ":" + k); err != nil {
+					return err
+				}
+			}
 			continue
 		}
-		if err := rt.set(doc, ext.ID, a, sub, m[k]); err != nil {
+		if err := rt.set(doc, ext.ID, a, sub, m[k], unknown); err != nil {
 			return err
 		}
 	}
@@ -94,9 +116,18 @@ func (rt *ResourceType) normalizeExtension(doc map[string]any, ext *Schema, v an
 // set normalises v and stores it in doc at ext/a[.sub], deleting the
 // attribute when v means absent. Read-only attributes and members are
 // ignored: input for them is not an error, just not ours to store.
-func (rt *ResourceType) set(doc map[string]any, ext string, a, sub *Attribute, v any) error {
+func (rt *ResourceType) set(doc map[string]any, ext string, a, sub *Attribute, v any, unknown UnknownFunc) error {
 	if a.ReadOnly() || IsMembers(a) || (sub != nil && sub.ReadOnly()) {
 		return nil
+	}
+	if sub == nil {
+		name := a.Name
+		if ext != "" {
+			name = ext + ":" + name
+		}
+		if err := ReportUnknownSubs(name, a, v, unknown); err != nil {
+			return err
+		}
 	}
 	if sub != nil && a.MultiValued {
 		return scimerr.BadRequest(scimerr.InvalidValue,

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -24,10 +25,17 @@ import (
 // Strings in path, body and expectations may use {{name}}, a value saved
 // by an earlier step ("save": {"name": "/id"}). Expectations use pointers
 // like "/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/manager/value".
+//
+// Dropped lists, as "ResourceType:name", every attribute the file sends
+// that no served schema defines: after the replay the server's status
+// document must report exactly these (so Entra's standard shapes never
+// count as dropped), and TestReplayStrict expects a step sending one of
+// them to be refused when the tenant rejects unknown attributes.
 type replayFile struct {
-	Doc    string         `json:"doc"`
-	Config *config.Tenant `json:"config"`
-	Steps  []replayStep   `json:"steps"`
+	Doc     string         `json:"doc"`
+	Config  *config.Tenant `json:"config"`
+	Dropped []string       `json:"dropped"`
+	Steps   []replayStep   `json:"steps"`
 }
 
 type replayStep struct {
@@ -42,6 +50,10 @@ type replayStep struct {
 	Absent  []string          `json:"absent"`  // pointers that must not exist
 	Headers map[string]string `json:"headers"` // header -> regexp the answer's header must match
 	Len     map[string]int    `json:"len"`     // pointer -> array length
+	// Unknown marks a step that sends an attribute listed in Dropped:
+	// under TestReplayStrict it must answer 400 invalidValue instead of
+	// Status, and its expectations are skipped.
+	Unknown bool `json:"unknown"`
 }
 
 var varRef = regexp.MustCompile(`\{\{([A-Za-z0-9_]+)(\|upper)?\}\}`)
@@ -70,11 +82,25 @@ func TestReplay(t *testing.T) {
 		t.Fatal("no replay files")
 	}
 	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) { runReplay(t, f) })
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) { runReplay(t, f, false) })
 	}
 }
 
-func runReplay(t *testing.T, file string) {
+// TestReplayStrict replays every file against a tenant that rejects
+// unknown attributes: Entra's (and every other provider's) standard shapes
+// must pass unchanged, and only the steps marked unknown are refused.
+func TestReplayStrict(t *testing.T) {
+	files, err := filepath.Glob("testdata/replay/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, "testdata/cycle/entra-provisioning-cycle.json")
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) { runReplay(t, f, true) })
+	}
+}
+
+func runReplay(t *testing.T, file string, strict bool) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +114,9 @@ func runReplay(t *testing.T, file string) {
 	cfg := config.Default()
 	if rf.Config != nil {
 		cfg = rf.Config
+	}
+	if strict {
+		cfg.UnknownAttributes = config.UnknownReject
 	}
 	e := newEnv(t, withConfig(cfg))
 	vars := map[string]string{"host": e.ts.Listener.Addr().String()}
@@ -111,7 +140,46 @@ func runReplay(t *testing.T, file string) {
 			}
 		}
 		got := e.do(r)
+		if strict && st.Unknown {
+			if got.status != http.StatusBadRequest || got.json["scimType"] != "invalidValue" {
+				t.Fatalf("%s: strict mode answered %d, want 400 invalidValue\n%s", label, got.status, got.raw)
+			}
+			continue
+		}
 		checkStep(t, label, st, got, vars)
+	}
+	checkDropped(t, e, rf.Dropped, strict)
+}
+
+// checkDropped compares the server's status document with the attributes
+// a replay file declares it sends unknown. A strict server reports the
+// first unknown name of each refused request, so it must report some of
+// them and nothing else.
+func checkDropped(t *testing.T, e *env, want []string, strict bool) {
+	t.Helper()
+	dropped, rejected := e.srv.unknown.snapshot()
+	if strict {
+		dropped = rejected
+	}
+	var names []string
+	for _, d := range dropped {
+		names = append(names, d.ResourceType+":"+d.Name)
+	}
+	want = append([]string(nil), want...)
+	sort.Strings(want)
+	if strict {
+		for _, n := range names {
+			if !slices.Contains(want, n) {
+				t.Fatalf("rejected attribute %q is not in the file's \"dropped\" %q", n, want)
+			}
+		}
+		if (len(names) == 0) != (len(want) == 0) {
+			t.Fatalf("rejected attributes %q, want some of %q", names, want)
+		}
+		return
+	}
+	if strings.Join(names, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("dropped attributes %q, want %q (the file's \"dropped\")", names, want)
 	}
 }
 
@@ -228,5 +296,5 @@ func expandValue(t *testing.T, v any, vars map[string]string) any {
 // TestProvisioningCycle replays a whole Entra provisioning run, in the order
 // the provisioning engine sends it, against one server.
 func TestProvisioningCycle(t *testing.T) {
-	runReplay(t, "testdata/cycle/entra-provisioning-cycle.json")
+	runReplay(t, "testdata/cycle/entra-provisioning-cycle.json", false)
 }

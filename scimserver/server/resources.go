@@ -64,8 +64,9 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, rt *schem
 // resourceBody is a POST or PUT body, read, normalised and checked.
 type resourceBody struct {
 	doc        map[string]any
-	members    []store.Member // groups
-	hasMembers bool           // the body carries "members" (groups)
+	members    []store.Member    // groups
+	hasMembers bool              // the body carries "members" (groups)
+	unknown    *unknownCollector // attributes dropped; counted once written
 }
 
 // readResource reads the resource a POST or PUT sends.
@@ -74,11 +75,12 @@ func (s *Server) readResource(r *http.Request, rt *schema.ResourceType) (*resour
 	if err != nil {
 		return nil, err
 	}
-	doc, err := rt.Normalize(body)
+	unknown := s.unknownFor(rt)
+	doc, err := rt.NormalizeReporting(body, unknown.report)
 	if err != nil {
 		return nil, err
 	}
-	b := &resourceBody{doc: doc}
+	b := &resourceBody{doc: doc, unknown: unknown}
 	if rt.Name == "Group" {
 		if b.members, b.hasMembers, err = membersFromBody(body); err != nil {
 			return nil, err
@@ -106,6 +108,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *schema.Resou
 		res.Members = []store.Member{}
 	}
 	s.audit(r, "create", rt, res.ID)
+	b.unknown.done()
 	// A user that did not exist a moment ago is in no group: skip the
 	// GroupsOf query (a third of a create's cost at Entra's sync rate).
 	s.writeResource(w, r, rt, res, http.StatusCreated, projectionFrom(r, rt), nil)
@@ -160,6 +163,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *schema.Reso
 		return
 	}
 	s.audit(r, "replace", rt, id)
+	b.unknown.done()
 	s.respondAfterWrite(w, r, rt, res)
 }
 
@@ -196,11 +200,13 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *schema.Resour
 		return
 	}
 	ifMatch := r.Header.Get("If-Match")
+	unknown := s.unknownFor(rt)
 	res, err := s.store.Update(r.Context(), kindOf(rt), id, func(cur *store.Resource) (map[string]any, []store.MemberOp, error) {
 		if err := checkIfMatch(ifMatch, cur.Version); err != nil {
 			return nil, nil, err
 		}
-		out, err := patch.Apply(rt, cur.Doc, ops)
+		unknown.reset()
+		out, err := patch.ApplyReporting(rt, cur.Doc, ops, unknown.report)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -217,6 +223,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *schema.Resour
 		return
 	}
 	s.audit(r, "patch", rt, id)
+	unknown.done()
 	if rt.Name == "Group" {
 		w.Header().Set("ETag", etag(res.Version))
 		w.WriteHeader(http.StatusNoContent)

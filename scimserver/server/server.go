@@ -92,6 +92,7 @@ type Server struct {
 	basePath string
 	extBase  string // from ExternalURL; empty means derive per request
 	required []requiredAttr
+	unknown  *unknownAttrs
 	handler  http.Handler
 }
 
@@ -160,6 +161,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.buckets = newBuckets(s.cfg.RateLimit)
 	s.metrics = newMetrics(s.promReg)
+	s.unknown = newUnknownAttrs(s.promReg, s.log)
 	if err := s.promReg.Register(s.keyring); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if !errors.As(err, &are) {
@@ -213,6 +215,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	case "/metrics":
 		ri.resource = "metrics"
 		s.serveMetrics(w, r)
+		return
+	case StatusPath:
+		ri.resource = "status"
+		s.authenticateScope(statusScopeOf, s.rateLimit(http.HandlerFunc(s.serveStatus))).ServeHTTP(w, r)
 		return
 	}
 	rest, ok := s.underBase(r.URL.Path)
