@@ -89,6 +89,9 @@ func serverConfig(t *scimv1alpha1.ScimTenant) *config.Tenant {
 	}
 	if s := t.Spec.Schema; s != nil {
 		c.RequiredUserAttributes = slices.Clone(s.RequiredUserAttributes)
+		if s.UnknownAttributes == scimv1alpha1.UnknownAttributesReject {
+			c.UnknownAttributes = config.UnknownReject
+		}
 		for _, e := range s.Extensions {
 			ext := config.Extension{URN: e.URN, Name: e.Name, Description: e.Description}
 			for _, a := range e.Attributes {

@@ -238,7 +238,31 @@ type SchemaSpec struct {
 	// +listMapKey=urn
 	// +optional
 	Extensions []SchemaExtension `json:"extensions,omitempty"`
+
+	// unknownAttributes says what the server does with an attribute a client
+	// sends that no served schema defines (a core name such as shoeSize, an
+	// unknown sub-attribute, or an attribute of an undeclared extension).
+	// Ignore (the default) drops it, as Microsoft's tests expect, and makes it
+	// visible: the metric scim_unknown_attributes_total, one log line per name,
+	// and the server's status document (GET /v1/status). Reject answers
+	// 400 invalidValue naming the attribute and how to declare it in
+	// extensions. A bare name of a declared extension's attribute (costCenter
+	// of the enterprise extension) is never unknown.
+	// +kubebuilder:default=Ignore
+	// +optional
+	UnknownAttributes UnknownAttributesPolicy `json:"unknownAttributes,omitempty"`
 }
+
+// UnknownAttributesPolicy is what happens to attributes no served schema
+// defines.
+// +kubebuilder:validation:Enum=Ignore;Reject
+type UnknownAttributesPolicy string
+
+// Values of SchemaSpec.UnknownAttributes.
+const (
+	UnknownAttributesIgnore UnknownAttributesPolicy = "Ignore"
+	UnknownAttributesReject UnknownAttributesPolicy = "Reject"
+)
 
 // SchemaExtension is a custom User schema extension.
 type SchemaExtension struct {
