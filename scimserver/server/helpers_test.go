@@ -198,7 +198,7 @@ func (e *env) do(r req) *resp {
 		e.t.Fatal(err)
 	}
 	out := &resp{status: res.StatusCode, header: res.Header, raw: raw}
-	if len(raw) > 0 && strings.HasPrefix(res.Header.Get("Content-Type"), ContentType) {
+	if ct := res.Header.Get("Content-Type"); len(raw) > 0 && (strings.HasPrefix(ct, ContentType) || strings.HasPrefix(ct, "application/json")) {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
 		if err := dec.Decode(&out.json); err != nil {
