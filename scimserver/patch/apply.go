@@ -246,8 +246,8 @@ func (a *applier) unresolved(p schema.Path, err error) error {
 	return nil
 }
 
-// dropped reports an attribute an operation names that no schema defines
-// (see ApplyReporting); op is ignored for remove, which loses nothing.
+// dropped reports an attribute an operation sets that no schema defines
+// (see ApplyReporting); a remove loses nothing and reports nothing.
 func (a *applier) dropped(op, name string, v any) error {
 	if op == "remove" {
 		return nil

@@ -13,6 +13,8 @@ var applySeeds = []string{
 	`{"op":"Replace","path":"emails[type eq \"work\"].value","value":"new@contoso.com"},{"op":"Add","path":"addresses[type eq \"work\"].postalCode","value":"98052"}`,
 	`{"op":"replace","value":{"displayName":"Jane Smith","name.givenName":"Jane","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber":"701985"}}`,
 	`{"op":"Replace","path":"active","value":"False"}`,
+	`{"op":"add","path":"shoeSize","value":42},{"op":"replace","value":{"urn:ietf:params:scim:schemas:extension:myapp:2.0:User":{"b":1},"name":{"nickname":"x"}}}`,
+	`{"op":"remove","path":"shoeSize"},{"op":"replace","path":"emails[type eq \"work\"].label","value":""}`,
 	`{"op":"Add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":"1a2b"}`,
 	`{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":{"value":""}}`,
 	`{"op":"remove","path":"manager[value eq \"m1\"]"}`,
@@ -57,6 +59,20 @@ func FuzzApply(f *testing.F) {
 			res, err := Apply(target, doc, parsed)
 			if !reflect.DeepEqual(before, doc) {
 				t.Fatalf("Apply(%s) mutated its input", body)
+			}
+			// Reporting unknown attributes never changes the outcome; refusing
+			// them (strict mode) fails with a 400 or leaves it unchanged.
+			reported := 0
+			rres, rerr := ApplyReporting(target, doc, parsed, func(string) error { reported++; return nil })
+			if (err == nil) != (rerr == nil) || (err == nil && !reflect.DeepEqual(res, rres)) {
+				t.Fatalf("reporting changed the outcome of %s: %v/%v", body, err, rerr)
+			}
+			sres, serr := ApplyReporting(target, doc, parsed, func(n string) error { return scimerr.BadRequest(scimerr.InvalidValue, "unknown %q", n) })
+			if reported > 0 && err == nil && serr == nil {
+				t.Fatalf("%s: %d unknown attributes reported, yet strict mode accepted it", body, reported)
+			}
+			if reported == 0 && err == nil && (serr != nil || !reflect.DeepEqual(res, sres)) {
+				t.Fatalf("%s: nothing unknown, yet strict mode changed the outcome: %v", body, serr)
 			}
 			if err != nil {
 				if e, ok := scimerr.As(err); !ok || e.Status != 400 {

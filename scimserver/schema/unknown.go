@@ -45,6 +45,9 @@ func ReportUnknown(key string, v any, unknown UnknownFunc) error {
 	if v == nil || v == "" {
 		return nil // null and "" mean absent: nothing is lost
 	}
+	if key == "" {
+		key = `""` // a JSON key can be empty; a name in a log or label cannot
+	}
 	return unknown.report(key)
 }
 
