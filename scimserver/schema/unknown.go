@@ -59,27 +59,32 @@ func ReportUnknownSubs(name string, a *Attribute, v any, unknown UnknownFunc) er
 	if unknown == nil || a.Type != TypeComplex || IsMembers(a) {
 		return nil
 	}
-	items, ok := v.([]any)
-	if !ok {
-		items = []any{v}
+	// Collected, then sorted and reported once each; nothing is allocated
+	// when every key is known, which is every request Entra sends.
+	var unknownKeys []string
+	collect := func(it any) {
+		m, _ := it.(map[string]any)
+		for k, sv := range m {
+			if sv == nil || a.Sub(k) != nil || (IsManager(a) && strings.EqualFold(k, "managerId")) {
+				continue
+			}
+			unknownKeys = append(unknownKeys, k)
+		}
 	}
-	seen := map[string]bool{}
-	for _, it := range items {
-		m, ok := it.(map[string]any)
-		if !ok {
+	if items, ok := v.([]any); ok {
+		for _, it := range items {
+			collect(it)
+		}
+	} else {
+		collect(v)
+	}
+	sort.Strings(unknownKeys)
+	for i, k := range unknownKeys {
+		if i > 0 && unknownKeys[i-1] == k {
 			continue
 		}
-		for _, k := range sortedKeys(m) {
-			if a.Sub(k) != nil || (IsManager(a) && strings.EqualFold(k, "managerId")) || m[k] == nil {
-				continue
-			}
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			if err := unknown.report(name + "." + k); err != nil {
-				return err
-			}
+		if err := unknown.report(name + "." + k); err != nil {
+			return err
 		}
 	}
 	return nil
