@@ -60,13 +60,19 @@ func TestMain(m *testing.M) {
 // returned stop is called.
 func startManager(t testing.TB, ns string) (stop func()) {
 	t.Helper()
-	cacheOpts := CacheOptions()
-	cacheOpts.DefaultNamespaces = map[string]cache.Config{ns: {}}
+	_, stop = startManagerOf(t, ns)
+	return stop
+}
+
+// startManagerOf is startManager that also returns the manager, so a test
+// can look at what its cache holds.
+func startManagerOf(t testing.TB, ns string) (ctrl.Manager, func()) {
+	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                  env.Scheme,
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
-		Cache:                   CacheOptions(),
+		Cache:                   namespaceCacheOptions(ns),
 		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
 		GracefulShutdownTimeout: ptr.To(10 * time.Second),
 	})
@@ -85,7 +91,7 @@ func startManager(t testing.TB, ns string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	return func() {
+	return mgr, func() {
 		cancel()
 		if err := <-done; err != nil {
 			// Say which goroutine did not stop: the dump names the runnable.
@@ -95,6 +101,15 @@ func startManager(t testing.TB, ns string) (stop func()) {
 			t.Errorf("manager: %v (goroutines in %s)", err, f.Name())
 		}
 	}
+}
+
+// namespaceCacheOptions are the operator's cache options (CacheOptions)
+// limited to namespace ns: a test's manager must not reconcile earlier
+// tests' objects, which would then move under the shared fake clock.
+func namespaceCacheOptions(ns string) cache.Options {
+	opts := CacheOptions()
+	opts.DefaultNamespaces = map[string]cache.Config{ns: {}}
+	return opts
 }
 
 func recordingTokenGenerator() (string, error) {
@@ -177,4 +192,72 @@ func mustCreate(t testing.TB, obj client.Object) {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestManagerIgnoresOtherNamespaces: a test's manager neither caches nor
+// reconciles another namespace's objects, even ones that exist before it
+// starts (an earlier test's), so tests cannot act on each other.
+func TestManagerIgnoresOtherNamespaces(t *testing.T) {
+	ctx := context.Background()
+	mine, other := namespace(t), namespace(t)
+	mustCreate(t, newTenant(other, "acme"))
+	mustCreate(t, newToken(other, "entra", "acme"))
+	mgr, stop := startManagerOf(t, mine)
+	defer stop()
+	mustCreate(t, newTenant(mine, "acme"))
+	mustCreate(t, newToken(mine, "entra", "acme"))
+	tokenStatus(t, mine, "entra", 1)
+	acceptedHashes(t, mine, "acme", auth.Hash(secretToken(t, mine, "entra")))
+
+	// The cache holds this namespace's objects and no other's.
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		t.Fatal("cache not synced")
+	}
+	var tenants scimv1alpha1.ScimTenantList
+	var tokens scimv1alpha1.ScimTokenList
+	var secrets corev1.SecretList
+	for _, l := range []client.ObjectList{&tenants, &tokens, &secrets} {
+		if err := mgr.GetCache().List(ctx, l); err != nil {
+			t.Fatalf("cache list %T: %v", l, err)
+		}
+	}
+	var objs []client.Object
+	for i := range tenants.Items {
+		objs = append(objs, &tenants.Items[i])
+	}
+	for i := range tokens.Items {
+		objs = append(objs, &tokens.Items[i])
+	}
+	for i := range secrets.Items {
+		objs = append(objs, &secrets.Items[i])
+	}
+	if len(tenants.Items) != 1 || len(tokens.Items) != 1 || len(secrets.Items) == 0 {
+		t.Fatalf("cache holds %d tenants, %d tokens, %d Secrets; want this namespace's 1, 1 and some",
+			len(tenants.Items), len(tokens.Items), len(secrets.Items))
+	}
+	for _, o := range objs {
+		if o.GetNamespace() != mine {
+			t.Errorf("the cache of a manager for %s holds %T %s/%s", mine, o, o.GetNamespace(), o.GetName())
+		}
+	}
+
+	// Nothing acted on the other namespace: no status, no token, no Secret.
+	tn := &scimv1alpha1.ScimTenant{}
+	if err := get(t, tn, other, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	tok := &scimv1alpha1.ScimToken{}
+	if err := get(t, tok, other, "entra"); err != nil {
+		t.Fatal(err)
+	}
+	if len(tn.Status.Conditions) != 0 || tok.Status.Revision != 0 || len(tok.Status.Conditions) != 0 {
+		t.Errorf("the other namespace's objects were reconciled: tenant %s, token %s", toJSON(tn.Status), toJSON(tok.Status))
+	}
+	var otherSecrets corev1.SecretList
+	if err := k8s.List(ctx, &otherSecrets, client.InNamespace(other), client.MatchingLabels{LabelManagedBy: ManagedByValue}); err != nil {
+		t.Fatal(err)
+	}
+	if len(otherSecrets.Items) != 0 {
+		t.Errorf("%d operator Secrets written in the other namespace", len(otherSecrets.Items))
+	}
 }

@@ -244,10 +244,25 @@ func TestTokenRevokeExpireDelete(t *testing.T) {
 	}
 	k, d, s := secretToken(t, ns, "keep"), secretToken(t, ns, "doomed"), secretToken(t, ns, "short")
 	acceptedHashes(t, ns, "acme", auth.Hash(k), auth.Hash(d), auth.Hash(s))
-	f, _ := tokenFileOf(t, ns, "acme")
+	// The expiring token's entry carries its notAfter (the server refuses
+	// it from then on by its own clock); the others carry none.
+	f, err := tokenFileOf(t, ns, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notAfter := map[string]*time.Time{}
 	for _, e := range f.Tokens {
-		if e.Name == "short" && (e.NotAfter == nil || !e.NotAfter.Equal(st.Status.ExpiresAt.Time.Truncate(time.Second))) {
-			t.Errorf("expiring token's entry has notAfter %v, want %v", e.NotAfter, st.Status.ExpiresAt)
+		if _, dup := notAfter[e.Name]; dup {
+			t.Fatalf("token file has two entries for %s: %s", e.Name, toJSON(f))
+		}
+		notAfter[e.Name] = e.NotAfter
+	}
+	if na, ok := notAfter["short"]; !ok || na == nil || !na.Equal(st.Status.ExpiresAt.Time.Truncate(time.Second)) {
+		t.Errorf("expiring token's entry (present: %v) has notAfter %v, want %v", ok, na, st.Status.ExpiresAt)
+	}
+	for _, name := range []string{"keep", "doomed"} {
+		if na, ok := notAfter[name]; !ok || na != nil {
+			t.Errorf("token %s: entry present %v, notAfter %v; want an entry without notAfter", name, ok, na)
 		}
 	}
 

@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,10 +132,18 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("readyz: %v %v", res, err)
 	}
 
+	// The request announces its body with Expect: 100-continue, so the
+	// server answers "100 Continue" exactly when the handler starts reading
+	// the body: the client trace turns that into an explicit "in flight"
+	// signal, with no guess at how long the server takes to get there.
 	pr, pw := io.Pipe()
-	hr, _ := http.NewRequest("POST", base+"/t/acme/scim/v2/Users", pr)
+	inFlight := make(chan struct{})
+	trace := &httptrace.ClientTrace{Got100Continue: func() { close(inFlight) }}
+	hr, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "POST", base+"/t/acme/scim/v2/Users", pr)
 	hr.Header.Set("Authorization", "Bearer "+token)
 	hr.Header.Set("Content-Type", "application/scim+json")
+	hr.Header.Set("Expect", "100-continue")
+	slow := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
 	type result struct {
 		status int
 		body   string
@@ -141,7 +151,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := http.DefaultClient.Do(hr)
+		res, err := slow.Do(hr)
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -150,16 +160,35 @@ func TestGracefulShutdown(t *testing.T) {
 		res.Body.Close()
 		done <- result{status: res.StatusCode, body: string(b)}
 	}()
+	select {
+	case <-inFlight:
+	case r := <-done:
+		t.Fatalf("request finished before its body was sent: %d %v %s", r.status, r.err, r.body)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the handler never started reading the body")
+	}
 	fmt.Fprint(pw, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],`)
-	time.Sleep(300 * time.Millisecond) // the request is now in flight
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	waitLog(t, logs, "Shutting down: finishing in-flight requests")
-	time.Sleep(300 * time.Millisecond)
-	// New connections are refused once shutdown began.
-	if _, err := (&http.Client{Timeout: time.Second}).Get(base + "/healthz"); err == nil {
-		t.Error("a new request was served after SIGTERM")
+	// New connections are refused once shutdown began, while the request
+	// above is still in flight (its body is not complete).
+	refusedBy := time.Now().Add(10 * time.Second)
+	for {
+		res, err := (&http.Client{Timeout: time.Second}).Get(base + "/healthz")
+		if err != nil {
+			break
+		}
+		res.Body.Close()
+		if time.Now().After(refusedBy) {
+			t.Fatal("new requests still served 10 s after SIGTERM")
+		}
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("in-flight request ended before its body was complete: %d %v %s", r.status, r.err, r.body)
+	default:
 	}
 	fmt.Fprint(pw, `"userName":"slow@contoso.com"}`)
 	pw.Close()

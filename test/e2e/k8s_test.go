@@ -128,3 +128,28 @@ func patchToken(t testing.TB, name string, change func(*scimv1alpha1.ScimToken))
 		t.Fatal(err)
 	}
 }
+
+// createToken creates a ScimToken of a tenant, its Secret named after it;
+// change, if given, adjusts it first.
+func createToken(t testing.TB, name, tenantName string, change ...func(*scimv1alpha1.ScimToken)) {
+	t.Helper()
+	tok := &scimv1alpha1.ScimToken{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       scimv1alpha1.ScimTokenSpec{TenantRef: scimv1alpha1.TenantReference{Name: tenantName}},
+	}
+	for _, c := range change {
+		c(tok)
+	}
+	if err := k8s.Create(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deleteToken deletes a ScimToken.
+func deleteToken(t testing.TB, name string) {
+	t.Helper()
+	tok := &scimv1alpha1.ScimToken{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if err := k8s.Delete(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+}

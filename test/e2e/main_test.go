@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
-	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -22,6 +23,13 @@ import (
 var (
 	k8s client.Client
 	rt  *localruntime.Runtime
+	// operatorClock is the operator's clock. It stands still unless a test
+	// moves it (rotate, holding clockMu), so the operator's side of a
+	// grace window never depends on how fast the machine runs. It starts
+	// at the real time: the servers check notAfter with their real clocks,
+	// and the operator's instants must be real instants for them.
+	operatorClock = clocktesting.NewFakeClock(time.Now())
+	clockMu       sync.Mutex
 )
 
 func TestMain(m *testing.M) {
@@ -60,7 +68,7 @@ func run(m *testing.M) int {
 		Cache:                  controllers.CacheOptions(),
 	})
 	if err == nil {
-		err = controllers.Setup(mgr, controllers.Options{DefaultImage: "scim-operator:e2e", Clock: clock.RealClock{}})
+		err = controllers.Setup(mgr, controllers.Options{DefaultImage: "scim-operator:e2e", Clock: operatorClock})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -86,6 +86,12 @@ func Start() (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}
+	// envtest's default Service range is a /24: 254 ClusterIPs for the whole
+	// run. No namespace is ever garbage-collected (envtest runs no
+	// controller-manager), so the 200-tenant scale test alone takes 200 of
+	// them and a second pass (-count=2) or a few more tests would fail with
+	// "range is full". A /16 leaves room for every test, however often run.
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", "10.96.0.0/16")
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest: %w", err)
