@@ -194,9 +194,6 @@ func desiredDeployment(t *scimv1alpha1.ScimTenant, image, cfgHash string) *appsv
 		nodeSelector = pt.NodeSelector
 		tolerations = pt.Tolerations
 	}
-	if t.Spec.Image != "" {
-		image = t.Spec.Image
-	}
 	strategy := appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 	if t.Spec.Postgres() != nil {
 		strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}

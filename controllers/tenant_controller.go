@@ -38,6 +38,10 @@ type TenantReconciler struct {
 	Clock    clock.PassiveClock
 	// DefaultImage runs the server when spec.image is empty: the operator's own release.
 	DefaultImage string
+	// Images allows the images tenants may run.
+	Images *ImagePolicy
+	// PathPolicy confines the paths tenants may claim on a host.
+	PathPolicy IngressPathPolicy
 }
 
 // Reconcile brings one ScimTenant to its desired state.
@@ -59,9 +63,12 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		err = kerrors.NewAggregate([]error{err, r.patchStatus(ctx, before, t)})
 	}()
 
-	if msg := validateTenant(t); msg != "" {
-		obs.invalidSpec = msg
+	if ref := r.refusal(t); ref != nil {
+		obs.refused = ref
 		return reconcile.Result{}, nil
+	}
+	if obs.urlConflict, err = r.urlConflict(ctx, t); err != nil {
+		return reconcile.Result{}, err
 	}
 	nextTokenChange, err := r.reconcileObjects(ctx, t, obs, now)
 	if err != nil {
@@ -77,6 +84,32 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		return reconcile.Result{}, err
 	}
 	return requeueAt(now, nextTokenChange), nil
+}
+
+// refusal is why the operator refuses to roll the tenant out at all, or nil:
+// a spec it cannot serve, a path outside the path policy, an image outside
+// the allow-list.
+func (r *TenantReconciler) refusal(t *scimv1alpha1.ScimTenant) *refusal {
+	if msg := validateTenant(t); msg != "" {
+		return &refusal{reason: scimv1alpha1.ReasonInvalidSpec, message: msg}
+	}
+	if msg := r.PathPolicy.pathNotAllowed(t); msg != "" {
+		return &refusal{reason: scimv1alpha1.ReasonURLNotAllowed, message: msg}
+	}
+	if r.Images != nil {
+		if msg := r.Images.notAllowed(r.image(t)); msg != "" {
+			return &refusal{reason: scimv1alpha1.ReasonImageNotAllowed, message: msg}
+		}
+	}
+	return nil
+}
+
+// image is the image the tenant's server runs.
+func (r *TenantReconciler) image(t *scimv1alpha1.ScimTenant) string {
+	if t.Spec.Image != "" {
+		return t.Spec.Image
+	}
+	return r.DefaultImage
 }
 
 // validateTenant catches what admission cannot: attribute paths are parsed by
@@ -120,8 +153,8 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 			return time.Time{}, err
 		}
 	}
-	owned = append(owned, desiredDeployment(t, r.DefaultImage, configHash(cm)), desiredService(t))
-	if ing := desiredIngress(t); ing != nil {
+	owned = append(owned, desiredDeployment(t, r.image(t), configHash(cm)), desiredService(t))
+	if ing := desiredIngress(t); ing != nil && obs.urlConflict == "" {
 		owned = append(owned, ing)
 	} else if err := r.deleteStaleIngress(ctx, t); err != nil {
 		return time.Time{}, err
@@ -173,7 +206,7 @@ func (r *TenantReconciler) deleteStaleIngress(ctx context.Context, t *scimv1alph
 	if err != nil {
 		return err
 	}
-	log.FromContext(ctx).Info("Deleting Ingress", "name", ing.Name, "reason", "spec.ingress removed")
+	log.FromContext(ctx).Info("Deleting Ingress", "name", ing.Name, "reason", "spec.ingress removed, or its URL is held by an older tenant")
 	return client.IgnoreNotFound(r.Client.Delete(ctx, ing))
 }
 
@@ -192,7 +225,7 @@ func (r *TenantReconciler) observe(ctx context.Context, t *scimv1alpha1.ScimTena
 		}
 		obs.claimPhase = pvc.Status.Phase
 	}
-	if t.Spec.Ingress != nil {
+	if t.Spec.Ingress != nil && obs.urlConflict == "" {
 		ing := &networkingv1.Ingress{}
 		if err := r.Client.Get(ctx, key, ing); err != nil {
 			return client.IgnoreNotFound(err)

@@ -1,0 +1,53 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+
+	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+)
+
+// A tenant whose image is outside the allow-list (by default the repository
+// of the operator's own server image) gets Ready=False ImageNotAllowed and
+// nothing rolled out; a tenant that switches to such an image keeps running
+// its previous one.
+func TestTenantImageNotAllowed(t *testing.T) {
+	ns := namespace(t)
+	defer startManagerWith(t, []string{ns}, Options{DefaultImage: "ghcr.io/scim-operator/scim-operator:v1"})()
+
+	bad := newTenant(ns, "miner")
+	bad.Spec.Image = "docker.io/evil/miner:latest"
+	mustCreate(t, bad)
+	c := tenantCondition(t, ns, "miner", "Ready", "False", scimv1alpha1.ReasonImageNotAllowed)
+	if !strings.Contains(c.Message, "ghcr.io/scim-operator/scim-operator") || !strings.Contains(c.Message, "docker.io/evil/miner") {
+		t.Errorf("message does not name the image and the allowed repositories: %s", c.Message)
+	}
+	tenantCondition(t, ns, "miner", "Progressing", "False", scimv1alpha1.ReasonImageNotAllowed)
+	for _, name := range []string{"miner-scim", "miner-scim-config", "miner-scim-data"} {
+		if err := get(t, &appsv1.Deployment{}, ns, name); err == nil {
+			t.Errorf("%s was created for a refused image", name)
+		}
+	}
+
+	// Another tag of the operator's repository is allowed...
+	good := newTenant(ns, "pinned")
+	good.Spec.Image = "ghcr.io/scim-operator/scim-operator:v2"
+	mustCreate(t, good)
+	dep := &appsv1.Deployment{}
+	eventually(t, 30*time.Second, func() error { return get(t, dep, ns, "pinned-scim") })
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/scim-operator/scim-operator:v2" {
+		t.Fatalf("image %s", img)
+	}
+	// ...and switching it to a foreign image rolls nothing out.
+	updateTenant(t, ns, "pinned", func(u *scimv1alpha1.ScimTenant) { u.Spec.Image = "ghcr.io/scim-operator/scim-operator-fork:v2" })
+	tenantCondition(t, ns, "pinned", "Ready", "False", scimv1alpha1.ReasonImageNotAllowed)
+	if err := get(t, dep, ns, "pinned-scim"); err != nil {
+		t.Fatal(err)
+	}
+	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/scim-operator/scim-operator:v2" {
+		t.Errorf("a refused image was rolled out: %s", img)
+	}
+}
