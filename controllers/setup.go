@@ -51,6 +51,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Op
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&networkingv1.Ingress{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(tenantOfLabelled)).
 		Watches(&scimv1alpha1.ScimToken{}, handler.EnqueueRequestsFromMapFunc(tenantOfToken)).
 		// A tenant that changes its URL, or goes, may free a URL another
@@ -127,6 +128,9 @@ type Options struct {
 	AllowedImageRepositories []string
 	// IngressPathPolicy confines tenant paths; empty is IngressPathAny.
 	IngressPathPolicy IngressPathPolicy
+	// OperatorNamespace is the operator's own namespace, admitted to tenants'
+	// SCIM ports by their NetworkPolicies; empty outside a cluster.
+	OperatorNamespace string
 	Clock             clock.PassiveClock
 	Controller        controller.Options
 	// NewToken overrides token generation (tests); nil uses auth.NewToken.
@@ -156,7 +160,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	tenants := &TenantReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorderFor("scimtenant-controller"), Clock: opts.Clock, DefaultImage: opts.DefaultImage,
-		Images: images, PathPolicy: opts.IngressPathPolicy,
+		Images: images, PathPolicy: opts.IngressPathPolicy, OperatorNamespace: opts.OperatorNamespace,
 	}
 	if err := tenants.SetupWithManager(mgr, opts.Controller); err != nil {
 		return err

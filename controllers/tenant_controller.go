@@ -42,6 +42,9 @@ type TenantReconciler struct {
 	Images *ImagePolicy
 	// PathPolicy confines the paths tenants may claim on a host.
 	PathPolicy IngressPathPolicy
+	// OperatorNamespace is where the operator runs: its NetworkPolicies
+	// admit it to the SCIM port. Empty when it runs outside the cluster.
+	OperatorNamespace string
 }
 
 // Reconcile brings one ScimTenant to its desired state.
@@ -156,7 +159,12 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 	owned = append(owned, desiredDeployment(t, r.image(t), configHash(cm)), desiredService(t))
 	if ing := desiredIngress(t); ing != nil && obs.urlConflict == "" {
 		owned = append(owned, ing)
-	} else if err := r.deleteStaleIngress(ctx, t); err != nil {
+	} else if err := r.deleteOwned(ctx, t, &networkingv1.Ingress{}, "spec.ingress removed, or its URL is held by an older tenant"); err != nil {
+		return time.Time{}, err
+	}
+	if np := desiredNetworkPolicy(t, r.OperatorNamespace); np != nil {
+		owned = append(owned, np)
+	} else if err := r.deleteOwned(ctx, t, &networkingv1.NetworkPolicy{}, "spec.networkPolicy removed or disabled"); err != nil {
 		return time.Time{}, err
 	}
 	for _, obj := range owned {
@@ -197,17 +205,23 @@ func (r *TenantReconciler) tokensOf(ctx context.Context, t *scimv1alpha1.ScimTen
 	return list.Items, err
 }
 
-func (r *TenantReconciler) deleteStaleIngress(ctx context.Context, t *scimv1alpha1.ScimTenant) error {
-	ing := &networkingv1.Ingress{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: serverName(t)}, ing)
-	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(ing, t)) {
+// deleteOwned deletes the tenant's object of obj's kind named serverName,
+// if the tenant controls it, because the spec no longer wants it (why).
+func (r *TenantReconciler) deleteOwned(ctx context.Context, t *scimv1alpha1.ScimTenant, obj client.Object, why string) error {
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: serverName(t)}, obj)
+	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(obj, t)) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	log.FromContext(ctx).Info("Deleting Ingress", "name", ing.Name, "reason", "spec.ingress removed, or its URL is held by an older tenant")
-	return client.IgnoreNotFound(r.Client.Delete(ctx, ing))
+	gvk, err := apiutil.GVKForObject(obj, r.Scheme)
+	if err != nil {
+		return err
+	}
+	log.FromContext(ctx).Info("Deleting "+gvk.Kind, "name", obj.GetName(), "reason", why)
+	r.Recorder.Eventf(t, corev1.EventTypeNormal, "Deleted", "Deleted %s %s: %s", gvk.Kind, obj.GetName(), why)
+	return client.IgnoreNotFound(r.Client.Delete(ctx, obj))
 }
 
 // observe reads the state of what was applied, for the status.

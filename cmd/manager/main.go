@@ -65,8 +65,10 @@ func main() {
 		DefaultImage:             serverImage,
 		AllowedImageRepositories: splitList(allowedImages),
 		IngressPathPolicy:        policy,
-		Clock:                    clock.RealClock{},
-		Controller:               controller.Options{MaxConcurrentReconciles: concurrency},
+		// The Deployment sets POD_NAMESPACE from the downward API.
+		OperatorNamespace: os.Getenv("POD_NAMESPACE"),
+		Clock:             clock.RealClock{},
+		Controller:        controller.Options{MaxConcurrentReconciles: concurrency},
 	}); err != nil {
 		log.Error(err, "Unable to set up controllers")
 		os.Exit(1)
