@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -25,12 +26,19 @@ import (
 // with --watch-namespaces does, until the returned stop is called.
 func startManagerWith(t testing.TB, namespaces []string, opts Options) (stop func()) {
 	t.Helper()
+	return startManagerAs(t, env.Config, namespaces, opts)
+}
+
+// startManagerAs is startManagerWith with the credentials of cfg, to run the
+// manager with exactly the permissions its install grants.
+func startManagerAs(t testing.TB, cfg *rest.Config, namespaces []string, opts Options) (stop func()) {
+	t.Helper()
 	cacheOpts := CacheOptions()
 	cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 	for _, ns := range namespaces {
 		cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  env.Scheme,
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
