@@ -3,7 +3,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"flag"
 	"os"
 	"strings"
@@ -14,20 +13,21 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/scim-operator/scim-operator/controllers"
 )
 
 func main() {
 	var (
-		metricsAddr, probeAddr, namespaces, serverImage string
-		allowedImages, pathPolicy                       string
-		leaderElect, secureMetrics                      bool
-		concurrency                                     int
+		metricsAddr, metricsCertDir, probeAddr string
+		namespaces, serverImage                string
+		allowedImages, pathPolicy              string
+		leaderElect, secureMetrics             bool
+		concurrency                            int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
-	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
+	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS, each scrape authenticated (TokenReview) and authorized (SubjectAccessReview: get on /metrics, the metrics-reader ClusterRole). false serves plain HTTP to anyone who reaches the address: bind it to 127.0.0.1 then.")
+	flag.StringVar(&metricsCertDir, "metrics-cert-dir", "", "Directory with tls.crt and tls.key for the metrics endpoint; empty uses a self-signed certificate.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect one active manager among replicas.")
 	flag.StringVar(&namespaces, "watch-namespaces", os.Getenv("WATCH_NAMESPACES"), "Comma-separated namespaces to watch (env WATCH_NAMESPACES); empty watches all. With a list, the operator needs Roles in those namespaces only (config/namespaced).")
@@ -46,12 +46,12 @@ func main() {
 		log.Error(err, "Invalid --ingress-path-policy")
 		os.Exit(2)
 	}
+	if !secureMetrics && metricsAddr != "0" {
+		log.Info("Metrics are served without TLS, authentication or authorization", "address", metricsAddr)
+	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme: controllers.NewScheme(),
-		Metrics: metricsserver.Options{
-			BindAddress: metricsAddr, SecureServing: secureMetrics,
-			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
-		},
+		Scheme:                 controllers.NewScheme(),
+		Metrics:                controllers.MetricsServerOptions(metricsAddr, secureMetrics, metricsCertDir),
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "scim-operator.scim.operator.dev",
