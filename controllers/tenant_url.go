@@ -101,14 +101,15 @@ func compareAge(a, b *scimv1alpha1.ScimTenant) int {
 
 // urlHolder returns the tenant that holds a URL t claims, or nil when t may
 // serve its URL. Tenants on t's host are granted their URLs oldest first; a
-// tenant is granted its URL unless it overlaps one granted before it, and
-// only tenants that would get an Ingress at all (eligible) take part, so a
-// refused tenant blocks nobody.
-func urlHolder(t *scimv1alpha1.ScimTenant, sameHost []scimv1alpha1.ScimTenant, eligible func(*scimv1alpha1.ScimTenant) bool) *scimv1alpha1.ScimTenant {
+// tenant is granted its URL unless it overlaps one granted before it, so a
+// tenant that yields blocks nobody. A tenant the operator refuses (an image
+// or path it does not allow) still holds its URL: refusing rolls nothing
+// out, so an Ingress it had keeps routing to it.
+func urlHolder(t *scimv1alpha1.ScimTenant, sameHost []scimv1alpha1.ScimTenant) *scimv1alpha1.ScimTenant {
 	cands := []*scimv1alpha1.ScimTenant{t}
 	for i := range sameHost {
 		u := &sameHost[i]
-		if u.UID == t.UID || (u.Namespace == t.Namespace && u.Name == t.Name) || !u.DeletionTimestamp.IsZero() || !eligible(u) {
+		if u.UID == t.UID || (u.Namespace == t.Namespace && u.Name == t.Name) || !u.DeletionTimestamp.IsZero() {
 			continue
 		}
 		cands = append(cands, u)
@@ -139,7 +140,7 @@ func (r *TenantReconciler) urlConflict(ctx context.Context, t *scimv1alpha1.Scim
 	if err := r.Client.List(ctx, &list, client.MatchingFields{tenantHostIndex: t.Spec.Ingress.Host}); err != nil {
 		return "", err
 	}
-	holder := urlHolder(t, list.Items, func(u *scimv1alpha1.ScimTenant) bool { return r.refusal(u) == nil })
+	holder := urlHolder(t, list.Items)
 	if holder == nil {
 		return "", nil
 	}
