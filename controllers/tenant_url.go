@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -102,14 +104,13 @@ func compareAge(a, b *scimv1alpha1.ScimTenant) int {
 // urlHolder returns the tenant that holds a URL t claims, or nil when t may
 // serve its URL. Tenants on t's host are granted their URLs oldest first; a
 // tenant is granted its URL unless it overlaps one granted before it, so a
-// tenant that yields blocks nobody. A tenant the operator refuses (an image
-// or path it does not allow) still holds its URL: refusing rolls nothing
-// out, so an Ingress it had keeps routing to it.
-func urlHolder(t *scimv1alpha1.ScimTenant, sameHost []scimv1alpha1.ScimTenant) *scimv1alpha1.ScimTenant {
+// tenant that yields blocks nobody. Only tenants that serve, or may serve,
+// their URL take part (eligible): see urlConflict.
+func urlHolder(t *scimv1alpha1.ScimTenant, sameHost []scimv1alpha1.ScimTenant, eligible func(*scimv1alpha1.ScimTenant) bool) *scimv1alpha1.ScimTenant {
 	cands := []*scimv1alpha1.ScimTenant{t}
 	for i := range sameHost {
 		u := &sameHost[i]
-		if u.UID == t.UID || (u.Namespace == t.Namespace && u.Name == t.Name) || !u.DeletionTimestamp.IsZero() {
+		if u.UID == t.UID || (u.Namespace == t.Namespace && u.Name == t.Name) || !u.DeletionTimestamp.IsZero() || !eligible(u) {
 			continue
 		}
 		cands = append(cands, u)
@@ -140,12 +141,27 @@ func (r *TenantReconciler) urlConflict(ctx context.Context, t *scimv1alpha1.Scim
 	if err := r.Client.List(ctx, &list, client.MatchingFields{tenantHostIndex: t.Spec.Ingress.Host}); err != nil {
 		return "", err
 	}
-	holder := urlHolder(t, list.Items)
+	holder := urlHolder(t, list.Items, func(u *scimv1alpha1.ScimTenant) bool { return r.mayServe(ctx, u) })
 	if holder == nil {
 		return "", nil
 	}
 	return fmt.Sprintf("URL %s%s/ overlaps ScimTenant %s/%s (%s%s/), which is older and keeps serving it: choose another spec.ingress.host or spec.ingress.path; this tenant gets its Ingress as soon as the overlap is gone",
 		t.Spec.Ingress.Host, tenantPath(t), holder.Namespace, holder.Name, holder.Spec.Ingress.Host, tenantPath(holder)), nil
+}
+
+// mayServe says whether u takes part in granting URLs: a tenant the operator
+// accepts does; one it refuses (an image or path it does not allow, a spec
+// it cannot serve) rolls nothing out and nothing back, so it holds its URL
+// only while an Ingress it had still routes to it. A refused tenant that
+// never had one, for example one claiming another namespace's path under
+// NamespacePrefix, blocks nobody.
+func (r *TenantReconciler) mayServe(ctx context.Context, u *scimv1alpha1.ScimTenant) bool {
+	if r.refusal(u) == nil {
+		return true
+	}
+	ing := &networkingv1.Ingress{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: u.Namespace, Name: serverName(u)}, ing)
+	return err == nil && metav1.IsControlledBy(ing, u)
 }
 
 // tenantsOnHost re-queues the other tenants on a tenant's host when it is

@@ -98,12 +98,15 @@ func TestTenantURLConflictRecoversWhenHolderGoes(t *testing.T) {
 }
 
 // With --ingress-path-policy=NamespacePrefix a path outside /<namespace> is
-// refused outright, and nothing is rolled out.
+// refused outright and nothing is rolled out; such a refused claim, although
+// older, does not keep the namespace that owns the path from its URL.
 func TestTenantPathPolicyNamespacePrefix(t *testing.T) {
-	ns := namespace(t)
-	defer startManagerWith(t, []string{ns}, Options{IngressPathPolicy: IngressPathNamespacePrefix})()
-	mustCreate(t, ingressTenant(ns, "outside", "scim.example.com", "/elsewhere"))
-	mustCreate(t, ingressTenant(ns, "inside", "scim.example.com", "/"+ns+"/inside"))
+	ns, owner := namespace(t), namespace(t)
+	defer startManagerWith(t, []string{ns, owner}, Options{IngressPathPolicy: IngressPathNamespacePrefix})()
+	const host = "scim.example.com"
+	squatter := ingressTenant(ns, "outside", host, "/"+owner)
+	mustCreate(t, squatter)
+	mustCreate(t, ingressTenant(ns, "inside", host, "/"+ns+"/inside"))
 	c := tenantCondition(t, ns, "outside", "Ready", "False", scimv1alpha1.ReasonURLNotAllowed)
 	if !strings.Contains(c.Message, "/"+ns) {
 		t.Errorf("message does not say which prefix is allowed: %s", c.Message)
@@ -112,4 +115,11 @@ func TestTenantPathPolicyNamespacePrefix(t *testing.T) {
 	if err := get(t, &appsv1.Deployment{}, ns, "outside-scim"); err == nil {
 		t.Error("a Deployment was rolled out for a refused tenant")
 	}
+
+	afterCreationSecond(t, squatter)
+	mustCreate(t, ingressTenant(owner, "acme", host, "")) // /<owner>/acme, under the squatter's claim
+	if got, want := ingressPath(t, owner, "acme"), host+"/"+owner+"/acme/scim/v2"; got != want {
+		t.Errorf("owner's Ingress routes %s, want %s", got, want)
+	}
+	tenantCondition(t, owner, "acme", "Ready", "False", scimv1alpha1.ReasonVolumePending)
 }

@@ -51,40 +51,45 @@ func deleting(t scimv1alpha1.ScimTenant) scimv1alpha1.ScimTenant {
 
 func TestURLHolder(t *testing.T) {
 	const h = "scim.example.com"
+	all := func(*scimv1alpha1.ScimTenant) bool { return true }
 	tests := []struct {
-		name   string
-		tenant scimv1alpha1.ScimTenant
-		others []scimv1alpha1.ScimTenant
-		want   string // namespace/name of the holder, "" for none
+		name     string
+		tenant   scimv1alpha1.ScimTenant
+		others   []scimv1alpha1.ScimTenant
+		eligible func(*scimv1alpha1.ScimTenant) bool
+		want     string // namespace/name of the holder, "" for none
 	}{
-		{"alone", urlTenant("a", "x", h, "", 1), nil, ""},
+		{"alone", urlTenant("a", "x", h, "", 1), nil, all, ""},
 		{"newcomer claims another namespace's default path",
-			urlTenant("a", "thief", h, "/b/acme", 2), []scimv1alpha1.ScimTenant{urlTenant("b", "acme", h, "", 1)}, "b/acme"},
+			urlTenant("a", "thief", h, "/b/acme", 2), []scimv1alpha1.ScimTenant{urlTenant("b", "acme", h, "", 1)}, all, "b/acme"},
 		{"newcomer claims a prefix of another's path",
-			urlTenant("a", "thief", h, "/b", 2), []scimv1alpha1.ScimTenant{urlTenant("b", "acme", h, "", 1)}, "b/acme"},
+			urlTenant("a", "thief", h, "/b", 2), []scimv1alpha1.ScimTenant{urlTenant("b", "acme", h, "", 1)}, all, "b/acme"},
 		{"newcomer claims the whole host",
-			urlTenant("a", "thief", h, "/", 2), []scimv1alpha1.ScimTenant{urlTenant("b", "acme", h, "", 1)}, "b/acme"},
+			urlTenant("a", "thief", h, "/", 2), []scimv1alpha1.ScimTenant{urlTenant("b", "acme", h, "", 1)}, all, "b/acme"},
 		{"older tenant keeps its URL",
-			urlTenant("b", "acme", h, "", 1), []scimv1alpha1.ScimTenant{urlTenant("a", "thief", h, "/b/acme", 2)}, ""},
+			urlTenant("b", "acme", h, "", 1), []scimv1alpha1.ScimTenant{urlTenant("a", "thief", h, "/b/acme", 2)}, all, ""},
 		{"older tenant keeps its URL when the newcomer is in the earlier namespace",
-			urlTenant("z", "acme", h, "/shared", 1), []scimv1alpha1.ScimTenant{urlTenant("a", "late", h, "/shared/x", 2)}, ""},
+			urlTenant("z", "acme", h, "/shared", 1), []scimv1alpha1.ScimTenant{urlTenant("a", "late", h, "/shared/x", 2)}, all, ""},
 		{"same second: namespace then name decide",
-			urlTenant("b", "x", h, "/p", 1), []scimv1alpha1.ScimTenant{urlTenant("a", "y", h, "/p", 1)}, "a/y"},
+			urlTenant("b", "x", h, "/p", 1), []scimv1alpha1.ScimTenant{urlTenant("a", "y", h, "/p", 1)}, all, "a/y"},
 		{"no overlap: /ab beside /a",
-			urlTenant("a", "x", h, "/ab", 2), []scimv1alpha1.ScimTenant{urlTenant("b", "y", h, "/a", 1)}, ""},
+			urlTenant("a", "x", h, "/ab", 2), []scimv1alpha1.ScimTenant{urlTenant("b", "y", h, "/a", 1)}, all, ""},
 		{"other host",
-			urlTenant("a", "x", h, "/p", 2), []scimv1alpha1.ScimTenant{urlTenant("b", "y", "other.example.com", "/p", 1)}, ""},
+			urlTenant("a", "x", h, "/p", 2), []scimv1alpha1.ScimTenant{urlTenant("b", "y", "other.example.com", "/p", 1)}, all, ""},
+		{"a tenant that may not serve holds nothing",
+			urlTenant("a", "x", h, "/p", 2), []scimv1alpha1.ScimTenant{urlTenant("b", "y", h, "/p", 1)},
+			func(u *scimv1alpha1.ScimTenant) bool { return u.Name != "y" }, ""},
 		{"a tenant being deleted holds nothing",
-			urlTenant("a", "x", h, "/p", 2), []scimv1alpha1.ScimTenant{deleting(urlTenant("b", "y", h, "/p", 1))}, ""},
+			urlTenant("a", "x", h, "/p", 2), []scimv1alpha1.ScimTenant{deleting(urlTenant("b", "y", h, "/p", 1))}, all, ""},
 		{"a tenant that yields blocks nobody",
 			// b/root claims the host but yields to a/one; c/two only overlaps b/root.
-			urlTenant("c", "two", h, "/x/2", 3), []scimv1alpha1.ScimTenant{urlTenant("a", "one", h, "/x/1", 1), urlTenant("b", "root", h, "/", 2)}, ""},
+			urlTenant("c", "two", h, "/x/2", 3), []scimv1alpha1.ScimTenant{urlTenant("a", "one", h, "/x/1", 1), urlTenant("b", "root", h, "/", 2)}, all, ""},
 		{"the cache's copy of the tenant itself is ignored",
-			urlTenant("a", "x", h, "/p", 1), []scimv1alpha1.ScimTenant{urlTenant("a", "x", h, "/q", 1)}, ""},
+			urlTenant("a", "x", h, "/p", 1), []scimv1alpha1.ScimTenant{urlTenant("a", "x", h, "/q", 1)}, all, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := urlHolder(&tt.tenant, tt.others)
+			got := urlHolder(&tt.tenant, tt.others, tt.eligible)
 			name := ""
 			if got != nil {
 				name = got.Namespace + "/" + got.Name
