@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/scimserver/auth"
 	"github.com/scim-operator/scim-operator/test/testenv"
 )
 
@@ -120,6 +121,9 @@ func exerciseEveryPermission(t *testing.T, ns string) {
 		}
 		if len(s.Data[scimv1alpha1.SecretKeyToken]) == 0 {
 			return fmt.Errorf("token Secret has no token")
+		}
+		if err := auth.ValidTokenFormat(string(s.Data[scimv1alpha1.SecretKeyToken])); err != nil {
+			t.Fatalf("issued token: %v", err)
 		}
 		file, err := tokenFileOf(t, ns, "acme")
 		if err != nil {
