@@ -30,22 +30,27 @@ func startManagerWith(t testing.TB, namespaces []string, opts Options) (stop fun
 }
 
 // startManagerAs is startManagerWith with the credentials of cfg, to run the
-// manager with exactly the permissions its install grants.
-func startManagerAs(t testing.TB, cfg *rest.Config, namespaces []string, opts Options) (stop func()) {
+// manager with exactly the permissions its install grants; tweaks adjust the
+// manager's options (leader election).
+func startManagerAs(t testing.TB, cfg *rest.Config, namespaces []string, opts Options, tweaks ...func(*ctrl.Options)) (stop func()) {
 	t.Helper()
 	cacheOpts := CacheOptions()
 	cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 	for _, ns := range namespaces {
 		cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgrOpts := ctrl.Options{
 		Scheme:                  env.Scheme,
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
 		Cache:                   cacheOpts,
 		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
 		GracefulShutdownTimeout: ptr.To(10 * time.Second),
-	})
+	}
+	for _, tweak := range tweaks {
+		tweak(&mgrOpts)
+	}
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

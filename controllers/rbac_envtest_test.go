@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -50,9 +52,32 @@ func TestManagerWorksWithNamespacedRoles(t *testing.T) {
 	if err := c.List(context.Background(), &corev1.SecretList{}, client.InNamespace(other)); !apierrors.IsForbidden(err) {
 		t.Fatalf("listing Secrets in an unwatched namespace: %v, want Forbidden", err)
 	}
-	defer startManagerAs(t, cfg, []string{nsA, nsB}, Options{OperatorNamespace: "scim-operator-system"})()
+	// Leader election in the operator's own namespace, with the installed
+	// leader-election Role: the reconcilers run only once the Lease is won.
+	operatorNS := namespace(t)
+	mustCreate(t, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "leader-election"},
+		Rules: installedRules(t, "rbac", "common", "leader_election_role.yaml")})
+	mustCreate(t, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "leader-election"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "leader-election"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "namespaced-operator"}},
+	})
+	stop := startManagerAs(t, cfg, []string{nsA, nsB}, Options{OperatorNamespace: operatorNS}, func(o *ctrl.Options) {
+		o.LeaderElection, o.LeaderElectionNamespace, o.LeaderElectionID = true, operatorNS, "scim-operator.scim.operator.dev"
+		o.LeaderElectionReleaseOnCancel = true
+	})
 	exerciseEveryPermission(t, nsA)
 	exerciseEveryPermission(t, nsB)
+	stop()
+
+	lease := &coordinationv1.Lease{}
+	if err := get(t, lease, operatorNS, "scim-operator.scim.operator.dev"); err != nil {
+		t.Fatalf("no leader election Lease: %v", err)
+	}
+	// Released on shutdown (an update): another replica can take over at once.
+	if h := ptr.Deref(lease.Spec.HolderIdentity, ""); h != "" {
+		t.Errorf("Lease still held by %q after the manager stopped", h)
+	}
 }
 
 func TestManagerWorksWithClusterRole(t *testing.T) {
