@@ -55,7 +55,10 @@ func main() {
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "scim-operator.scim.operator.dev",
-		Cache:                  cacheOptions(namespaces),
+		// Hand the Lease over on shutdown instead of letting it expire: safe
+		// because main exits as soon as the manager stops.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOptions(namespaces),
 	})
 	if err != nil {
 		log.Error(err, "Unable to create manager")
