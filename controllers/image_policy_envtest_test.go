@@ -1,11 +1,16 @@
 package controllers
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 )
@@ -49,5 +54,32 @@ func TestTenantImageNotAllowed(t *testing.T) {
 	}
 	if img := dep.Spec.Template.Spec.Containers[0].Image; img != "ghcr.io/scim-operator/scim-operator:v2" {
 		t.Errorf("a refused image was rolled out: %s", img)
+	}
+
+	// The server it still runs keeps following its tokens: a token issued
+	// now is accepted, and revoking it removes it again.
+	mustCreate(t, newToken(ns, "entra", "pinned"))
+	tokenCount := func(want int) {
+		t.Helper()
+		eventually(t, 30*time.Second, func() error {
+			file, err := tokenFileOf(t, ns, "pinned")
+			if err != nil {
+				return err
+			}
+			if len(file.Tokens) != want {
+				return fmt.Errorf("token file holds %d tokens, want %d", len(file.Tokens), want)
+			}
+			return nil
+		})
+	}
+	tokenCount(1)
+	revoke := &scimv1alpha1.ScimToken{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "entra"}}
+	if err := k8s.Patch(context.Background(), revoke, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"revoked":true}}`))); err != nil {
+		t.Fatal(err)
+	}
+	tokenCount(0)
+	// A refused tenant that never ran gets no token file.
+	if _, err := tokenFileOf(t, ns, "miner"); err == nil {
+		t.Error("a tenant that never ran got a token file")
 	}
 }

@@ -68,7 +68,8 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 
 	if ref := r.refusal(t); ref != nil {
 		obs.refused = ref
-		return reconcile.Result{}, nil
+		next, err := r.keepTokenFileCurrent(ctx, t, obs, now)
+		return requeueAt(now, next), err
 	}
 	if obs.urlConflict, err = r.urlConflict(ctx, t); err != nil {
 		return reconcile.Result{}, err
@@ -129,6 +130,32 @@ func validateTenant(t *scimv1alpha1.ScimTenant) string {
 		}
 	}
 	return ""
+}
+
+// keepTokenFileCurrent rewrites the token file of a refused tenant that was
+// rolled out before: refusing rolls nothing out, but the server it still
+// runs must keep refusing revoked and expired tokens and accept rotated ones.
+// A tenant that never ran gets none. It returns when the file next changes.
+func (r *TenantReconciler) keepTokenFileCurrent(ctx context.Context, t *scimv1alpha1.ScimTenant, obs *observed, now time.Time) (time.Time, error) {
+	existing := &corev1.Secret{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: tokenFileSecret(t)}, existing)
+	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(existing, t)) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	tokens, err := r.tokensOf(ctx, t)
+	if err != nil {
+		return time.Time{}, err
+	}
+	file, next := tokenFile(tokens, now)
+	obs.activeTokens = int32(len(file.Tokens))
+	secret, err := desiredTokenFileSecret(t, file)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return next, r.applyOne(ctx, t, secret, true)
 }
 
 // reconcileObjects applies every object the tenant owns and returns when the
