@@ -110,7 +110,8 @@ type NetworkPolicySpec struct {
 	IngressNamespaces []string `json:"ingressNamespaces,omitempty"`
 
 	// monitoringNamespaceSelector selects the namespaces whose pods may scrape
-	// the metrics port. Defaults to the namespace named monitoring.
+	// the metrics port. Defaults to the namespace named monitoring; an empty
+	// selector ({}) matches every namespace.
 	// +optional
 	MonitoringNamespaceSelector *metav1.LabelSelector `json:"monitoringNamespaceSelector,omitempty"`
 }
