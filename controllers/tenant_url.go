@@ -83,13 +83,11 @@ func pathCovers(prefix, path string) bool {
 	return len(p) <= len(s) && slices.Equal(p, s[:len(p)])
 }
 
-// urlsOverlap reports whether two tenants claim a common URL.
-func urlsOverlap(a, b *scimv1alpha1.ScimTenant) bool {
-	if a.Spec.Ingress == nil || b.Spec.Ingress == nil || a.Spec.Ingress.Host != b.Spec.Ingress.Host {
-		return false
-	}
-	pa, pb := tenantPath(a), tenantPath(b)
-	return pathCovers(pa, pb) || pathCovers(pb, pa)
+// overlaps reports whether two paths, as segments, share a URL: one covers
+// the other.
+func overlaps(a, b []string) bool {
+	n := min(len(a), len(b))
+	return slices.Equal(a[:n], b[:n])
 }
 
 // compareAge orders tenants oldest first: creation time, then namespace/name,
@@ -107,26 +105,36 @@ func compareAge(a, b *scimv1alpha1.ScimTenant) int {
 // tenant that yields blocks nobody. Only tenants that serve, or may serve,
 // their URL take part (eligible): see urlConflict.
 func urlHolder(t *scimv1alpha1.ScimTenant, sameHost []scimv1alpha1.ScimTenant, eligible func(*scimv1alpha1.ScimTenant) bool) *scimv1alpha1.ScimTenant {
-	cands := []*scimv1alpha1.ScimTenant{t}
+	if t.Spec.Ingress == nil {
+		return nil
+	}
+	// Each tenant's path is split once: a reconcile compares every pair of
+	// tenants on the host older than t (BenchmarkURLHolder).
+	type claim struct {
+		tenant   *scimv1alpha1.ScimTenant
+		segments []string
+	}
+	claims := []claim{{t, segments(tenantPath(t))}}
 	for i := range sameHost {
 		u := &sameHost[i]
-		if u.UID == t.UID || (u.Namespace == t.Namespace && u.Name == t.Name) || !u.DeletionTimestamp.IsZero() || !eligible(u) {
+		if u.UID == t.UID || (u.Namespace == t.Namespace && u.Name == t.Name) || !u.DeletionTimestamp.IsZero() ||
+			u.Spec.Ingress == nil || u.Spec.Ingress.Host != t.Spec.Ingress.Host || compareAge(u, t) > 0 || !eligible(u) {
 			continue
 		}
-		cands = append(cands, u)
+		claims = append(claims, claim{u, segments(tenantPath(u))})
 	}
-	slices.SortFunc(cands, compareAge)
-	var granted []*scimv1alpha1.ScimTenant
-	for _, u := range cands {
-		i := slices.IndexFunc(granted, func(g *scimv1alpha1.ScimTenant) bool { return urlsOverlap(g, u) })
-		if u == t {
+	slices.SortFunc(claims, func(a, b claim) int { return compareAge(a.tenant, b.tenant) })
+	var granted []claim
+	for _, c := range claims {
+		i := slices.IndexFunc(granted, func(g claim) bool { return overlaps(g.segments, c.segments) })
+		if c.tenant == t {
 			if i >= 0 {
-				return granted[i]
+				return granted[i].tenant
 			}
 			return nil
 		}
 		if i < 0 {
-			granted = append(granted, u)
+			granted = append(granted, c)
 		}
 	}
 	return nil

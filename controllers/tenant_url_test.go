@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,24 @@ func TestImagePolicy(t *testing.T) {
 	for _, bad := range []string{"ghcr.io/x/y:tag", "has space"} {
 		if _, err := NewImagePolicy([]string{bad}, "x"); err == nil {
 			t.Errorf("NewImagePolicy accepted %q", bad)
+		}
+	}
+}
+
+// BenchmarkURLHolder: one reconcile's URL check with 1,000 tenants sharing a
+// host (each at its default path, so none overlap: the worst case, every
+// tenant is granted and compared with every later one).
+func BenchmarkURLHolder(b *testing.B) {
+	const h = "scim.example.com"
+	all := func(*scimv1alpha1.ScimTenant) bool { return true }
+	tenants := make([]scimv1alpha1.ScimTenant, 1000)
+	for i := range tenants {
+		tenants[i] = urlTenant(fmt.Sprintf("team-%d", i), "acme", h, "", i)
+	}
+	newest := &tenants[len(tenants)-1]
+	for b.Loop() {
+		if urlHolder(newest, tenants, all) != nil {
+			b.Fatal("unexpected holder")
 		}
 	}
 }
