@@ -29,9 +29,13 @@ const tenantRefIndex = "spec.tenantRef.name"
 
 // IndexFields registers the cache indexes the reconcilers list by.
 func IndexFields(ctx context.Context, mgr ctrl.Manager) error {
-	return mgr.GetFieldIndexer().IndexField(ctx, &scimv1alpha1.ScimToken{}, tenantRefIndex, func(o client.Object) []string {
+	err := mgr.GetFieldIndexer().IndexField(ctx, &scimv1alpha1.ScimToken{}, tenantRefIndex, func(o client.Object) []string {
 		return []string{o.(*scimv1alpha1.ScimToken).Spec.TenantRef.Name}
 	})
+	if err != nil {
+		return err
+	}
+	return mgr.GetFieldIndexer().IndexField(ctx, &scimv1alpha1.ScimTenant{}, tenantHostIndex, tenantHost)
 }
 
 // SetupWithManager watches a tenant's own objects (to repair drift), its
@@ -47,8 +51,13 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Op
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&networkingv1.Ingress{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(tenantOfLabelled)).
 		Watches(&scimv1alpha1.ScimToken{}, handler.EnqueueRequestsFromMapFunc(tenantOfToken)).
+		// A tenant that changes its URL, or goes, may free a URL another
+		// tenant on the same host waits for.
+		Watches(&scimv1alpha1.ScimTenant{}, handler.EnqueueRequestsFromMapFunc(r.tenantsOnHost),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(r)
 }
 
@@ -114,8 +123,16 @@ func CacheOptions() cache.Options {
 type Options struct {
 	// DefaultImage is the SCIM server image tenants run unless spec.image is set.
 	DefaultImage string
-	Clock        clock.PassiveClock
-	Controller   controller.Options
+	// AllowedImageRepositories are the repositories (or prefixes ending in /)
+	// tenants' images may come from; empty allows DefaultImage's repository only.
+	AllowedImageRepositories []string
+	// IngressPathPolicy confines tenant paths; empty is IngressPathAny.
+	IngressPathPolicy IngressPathPolicy
+	// OperatorNamespace is the operator's own namespace, admitted to tenants'
+	// SCIM ports by their NetworkPolicies; empty outside a cluster.
+	OperatorNamespace string
+	Clock             clock.PassiveClock
+	Controller        controller.Options
 	// NewToken overrides token generation (tests); nil uses auth.NewToken.
 	NewToken func() (string, error)
 }
@@ -133,9 +150,17 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err := IndexFields(context.Background(), mgr); err != nil {
 		return err
 	}
+	images, err := NewImagePolicy(opts.AllowedImageRepositories, opts.DefaultImage)
+	if err != nil {
+		return err
+	}
+	if opts.IngressPathPolicy == "" {
+		opts.IngressPathPolicy = IngressPathAny
+	}
 	tenants := &TenantReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorderFor("scimtenant-controller"), Clock: opts.Clock, DefaultImage: opts.DefaultImage,
+		Images: images, PathPolicy: opts.IngressPathPolicy, OperatorNamespace: opts.OperatorNamespace,
 	}
 	if err := tenants.SetupWithManager(mgr, opts.Controller); err != nil {
 		return err

@@ -24,16 +24,19 @@ import (
 
 // Where the server's files live in its container.
 const (
-	containerName  = "scimserver"
-	httpPort       = 8080
-	servicePort    = 80
-	configDir      = "/etc/scim/config"
-	tokensDir      = "/etc/scim/tokens"
-	dataDir        = "/var/lib/scim"
-	databaseFile   = dataDir + "/scim.db"
-	serverBinary   = "/scimserver"
-	nonRootUID     = 65532
-	scimPathSuffix = "/scim/v2"
+	containerName   = "scimserver"
+	httpPort        = 8080
+	httpPortName    = "http"
+	metricsPort     = 9090
+	metricsPortName = "metrics"
+	servicePort     = 80
+	configDir       = "/etc/scim/config"
+	tokensDir       = "/etc/scim/tokens"
+	dataDir         = "/var/lib/scim"
+	databaseFile    = dataDir + "/scim.db"
+	serverBinary    = "/scimserver"
+	nonRootUID      = 65532
+	scimPathSuffix  = "/scim/v2"
 	// entraFlag is appended to the Tenant URL shown to admins: it makes Entra
 	// send RFC-compliant PATCH requests (see docs/entra.md). The server accepts
 	// both shapes, because on-demand provisioning ignores the flag.
@@ -191,9 +194,6 @@ func desiredDeployment(t *scimv1alpha1.ScimTenant, image, cfgHash string) *appsv
 		nodeSelector = pt.NodeSelector
 		tolerations = pt.Tolerations
 	}
-	if t.Spec.Image != "" {
-		image = t.Spec.Image
-	}
 	strategy := appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 	if t.Spec.Postgres() != nil {
 		strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType}
@@ -258,6 +258,9 @@ func serverContainer(t *scimv1alpha1.ScimTenant, image string) corev1.Container 
 	}
 	args := []string{
 		"--listen-address=:" + fmt.Sprint(httpPort),
+		// Metrics on a port of their own, so the NetworkPolicy can admit
+		// scrapers to them and nothing else.
+		"--metrics-listen-address=:" + fmt.Sprint(metricsPort),
 		"--config=" + configDir + "/" + config.FileName,
 		"--token-file=" + tokensDir + "/" + auth.TokenFileName,
 	}
@@ -276,12 +279,15 @@ func serverContainer(t *scimv1alpha1.ScimTenant, image string) corev1.Container 
 		args = append(args, "--database="+databaseFile)
 	}
 	return corev1.Container{
-		Name:            containerName,
-		Image:           image,
-		Command:         []string{serverBinary},
-		Args:            args,
-		Env:             env,
-		Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: httpPort, Protocol: corev1.ProtocolTCP}},
+		Name:    containerName,
+		Image:   image,
+		Command: []string{serverBinary},
+		Args:    args,
+		Env:     env,
+		Ports: []corev1.ContainerPort{
+			{Name: httpPortName, ContainerPort: httpPort, Protocol: corev1.ProtocolTCP},
+			{Name: metricsPortName, ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP},
+		},
 		ReadinessProbe:  probe("/readyz", 5),
 		LivenessProbe:   probe("/healthz", 10),
 		Resources:       resources,

@@ -38,6 +38,13 @@ type TenantReconciler struct {
 	Clock    clock.PassiveClock
 	// DefaultImage runs the server when spec.image is empty: the operator's own release.
 	DefaultImage string
+	// Images allows the images tenants may run.
+	Images *ImagePolicy
+	// PathPolicy confines the paths tenants may claim on a host.
+	PathPolicy IngressPathPolicy
+	// OperatorNamespace is where the operator runs: its NetworkPolicies
+	// admit it to the SCIM port. Empty when it runs outside the cluster.
+	OperatorNamespace string
 }
 
 // Reconcile brings one ScimTenant to its desired state.
@@ -59,9 +66,13 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 		err = kerrors.NewAggregate([]error{err, r.patchStatus(ctx, before, t)})
 	}()
 
-	if msg := validateTenant(t); msg != "" {
-		obs.invalidSpec = msg
-		return reconcile.Result{}, nil
+	if ref := r.refusal(t); ref != nil {
+		obs.refused = ref
+		next, err := r.keepTokenFileCurrent(ctx, t, obs, now)
+		return requeueAt(now, next), err
+	}
+	if obs.urlConflict, err = r.urlConflict(ctx, t); err != nil {
+		return reconcile.Result{}, err
 	}
 	nextTokenChange, err := r.reconcileObjects(ctx, t, obs, now)
 	if err != nil {
@@ -79,6 +90,32 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 	return requeueAt(now, nextTokenChange), nil
 }
 
+// refusal is why the operator refuses to roll the tenant out at all, or nil:
+// a spec it cannot serve, a path outside the path policy, an image outside
+// the allow-list.
+func (r *TenantReconciler) refusal(t *scimv1alpha1.ScimTenant) *refusal {
+	if msg := validateTenant(t); msg != "" {
+		return &refusal{reason: scimv1alpha1.ReasonInvalidSpec, message: msg}
+	}
+	if msg := r.PathPolicy.pathNotAllowed(t); msg != "" {
+		return &refusal{reason: scimv1alpha1.ReasonURLNotAllowed, message: msg}
+	}
+	if r.Images != nil {
+		if msg := r.Images.notAllowed(r.image(t)); msg != "" {
+			return &refusal{reason: scimv1alpha1.ReasonImageNotAllowed, message: msg}
+		}
+	}
+	return nil
+}
+
+// image is the image the tenant's server runs.
+func (r *TenantReconciler) image(t *scimv1alpha1.ScimTenant) string {
+	if t.Spec.Image != "" {
+		return t.Spec.Image
+	}
+	return r.DefaultImage
+}
+
 // validateTenant catches what admission cannot: attribute paths are parsed by
 // the server's own parser, and storage backends this release cannot serve.
 func validateTenant(t *scimv1alpha1.ScimTenant) string {
@@ -93,6 +130,32 @@ func validateTenant(t *scimv1alpha1.ScimTenant) string {
 		}
 	}
 	return ""
+}
+
+// keepTokenFileCurrent rewrites the token file of a refused tenant that was
+// rolled out before: refusing rolls nothing out, but the server it still
+// runs must keep refusing revoked and expired tokens and accept rotated ones.
+// A tenant that never ran gets none. It returns when the file next changes.
+func (r *TenantReconciler) keepTokenFileCurrent(ctx context.Context, t *scimv1alpha1.ScimTenant, obs *observed, now time.Time) (time.Time, error) {
+	existing := &corev1.Secret{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: tokenFileSecret(t)}, existing)
+	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(existing, t)) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	tokens, err := r.tokensOf(ctx, t)
+	if err != nil {
+		return time.Time{}, err
+	}
+	file, next := tokenFile(tokens, now)
+	obs.activeTokens = int32(len(file.Tokens))
+	secret, err := desiredTokenFileSecret(t, file)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return next, r.applyOne(ctx, t, secret, true)
 }
 
 // reconcileObjects applies every object the tenant owns and returns when the
@@ -120,10 +183,15 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 			return time.Time{}, err
 		}
 	}
-	owned = append(owned, desiredDeployment(t, r.DefaultImage, configHash(cm)), desiredService(t))
-	if ing := desiredIngress(t); ing != nil {
+	owned = append(owned, desiredDeployment(t, r.image(t), configHash(cm)), desiredService(t))
+	if ing := desiredIngress(t); ing != nil && obs.urlConflict == "" {
 		owned = append(owned, ing)
-	} else if err := r.deleteStaleIngress(ctx, t); err != nil {
+	} else if err := r.deleteOwned(ctx, t, &networkingv1.Ingress{}, "spec.ingress removed, or its URL is held by an older tenant"); err != nil {
+		return time.Time{}, err
+	}
+	if np := desiredNetworkPolicy(t, r.OperatorNamespace); np != nil {
+		owned = append(owned, np)
+	} else if err := r.deleteOwned(ctx, t, &networkingv1.NetworkPolicy{}, "spec.networkPolicy removed or disabled"); err != nil {
 		return time.Time{}, err
 	}
 	for _, obj := range owned {
@@ -164,17 +232,23 @@ func (r *TenantReconciler) tokensOf(ctx context.Context, t *scimv1alpha1.ScimTen
 	return list.Items, err
 }
 
-func (r *TenantReconciler) deleteStaleIngress(ctx context.Context, t *scimv1alpha1.ScimTenant) error {
-	ing := &networkingv1.Ingress{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: serverName(t)}, ing)
-	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(ing, t)) {
+// deleteOwned deletes the tenant's object of obj's kind named serverName,
+// if the tenant controls it, because the spec no longer wants it (why).
+func (r *TenantReconciler) deleteOwned(ctx context.Context, t *scimv1alpha1.ScimTenant, obj client.Object, why string) error {
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: serverName(t)}, obj)
+	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(obj, t)) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	log.FromContext(ctx).Info("Deleting Ingress", "name", ing.Name, "reason", "spec.ingress removed")
-	return client.IgnoreNotFound(r.Client.Delete(ctx, ing))
+	gvk, err := apiutil.GVKForObject(obj, r.Scheme)
+	if err != nil {
+		return err
+	}
+	log.FromContext(ctx).Info("Deleting "+gvk.Kind, "name", obj.GetName(), "reason", why)
+	r.Recorder.Eventf(t, corev1.EventTypeNormal, "Deleted", "Deleted %s %s: %s", gvk.Kind, obj.GetName(), why)
+	return client.IgnoreNotFound(r.Client.Delete(ctx, obj))
 }
 
 // observe reads the state of what was applied, for the status.
@@ -192,7 +266,7 @@ func (r *TenantReconciler) observe(ctx context.Context, t *scimv1alpha1.ScimTena
 		}
 		obs.claimPhase = pvc.Status.Phase
 	}
-	if t.Spec.Ingress != nil {
+	if t.Spec.Ingress != nil && obs.urlConflict == "" {
 		ing := &networkingv1.Ingress{}
 		if err := r.Client.Get(ctx, key, ing); err != nil {
 			return client.IgnoreNotFound(err)

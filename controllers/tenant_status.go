@@ -14,7 +14,11 @@ import (
 
 // observed is what one reconcile saw of the objects it manages.
 type observed struct {
-	invalidSpec      string
+	// refused: the tenant is not rolled out at all (reason, message).
+	refused *refusal
+	// urlConflict names the older tenant that holds the tenant's URL: the
+	// tenant runs, without an Ingress.
+	urlConflict      string
 	applyErr         error
 	deployment       *appsv1.Deployment
 	claimPhase       corev1.PersistentVolumeClaimPhase
@@ -46,10 +50,10 @@ func setTenantStatus(t *scimv1alpha1.ScimTenant, obs *observed) {
 	}
 
 	switch {
-	case obs.invalidSpec != "":
-		ready(metav1.ConditionFalse, scimv1alpha1.ReasonInvalidSpec, obs.invalidSpec)
-		degraded(scimv1alpha1.ReasonInvalidSpec, obs.invalidSpec)
-		set(scimv1alpha1.ConditionProgressing, metav1.ConditionFalse, scimv1alpha1.ReasonInvalidSpec, "waiting for a valid spec")
+	case obs.refused != nil:
+		ready(metav1.ConditionFalse, obs.refused.reason, obs.refused.message)
+		degraded(obs.refused.reason, obs.refused.message)
+		set(scimv1alpha1.ConditionProgressing, metav1.ConditionFalse, obs.refused.reason, "nothing is rolled out until the spec is accepted")
 		return
 	case obs.applyErr != nil:
 		msg := "cannot write the tenant's objects: " + obs.applyErr.Error()
@@ -69,6 +73,8 @@ func setTenantStatus(t *scimv1alpha1.ScimTenant, obs *observed) {
 	}
 
 	switch {
+	case obs.urlConflict != "":
+		ready(metav1.ConditionFalse, scimv1alpha1.ReasonURLConflict, obs.urlConflict)
 	case want == 0:
 		ready(metav1.ConditionFalse, scimv1alpha1.ReasonScaledToZero, "spec.replicas is 0: Entra's requests fail until it is raised")
 	case t.Spec.SQLite() != nil && obs.claimPhase != corev1.ClaimBound:
@@ -84,13 +90,19 @@ func setTenantStatus(t *scimv1alpha1.ScimTenant, obs *observed) {
 		ready(metav1.ConditionTrue, scimv1alpha1.ReasonAvailable, "paste the Tenant URL and a ScimToken's Secret token into Entra")
 	}
 
-	if t.Spec.Ingress != nil && !obs.ingressAddressed {
+	switch {
+	case obs.urlConflict != "":
+		degraded(scimv1alpha1.ReasonURLConflict, obs.urlConflict)
+	case t.Spec.Ingress != nil && !obs.ingressAddressed:
 		degraded(scimv1alpha1.ReasonIngressPending,
 			"Ingress "+serverName(t)+" has no address yet: check that an ingress controller serves its class and that "+t.Spec.Ingress.Host+" resolves to it")
-	} else {
+	default:
 		set(scimv1alpha1.ConditionDegraded, metav1.ConditionFalse, scimv1alpha1.ReasonAsExpected, "nothing needs attention")
 	}
 }
+
+// refusal is why a tenant is not rolled out: a condition reason and message.
+type refusal struct{ reason, message string }
 
 func phaseOrMissing(p corev1.PersistentVolumeClaimPhase) string {
 	if p == "" {

@@ -16,7 +16,9 @@ type Mount struct {
 // RemapArgs rewrites a container's arguments for a host process: any value
 // (a bare argument or the value of --flag=value) under a mount's container
 // path is moved to the host path, the longest mount winning, and the value of
-// --listen-address becomes listen. Other arguments pass through unchanged.
+// --listen-address becomes listen. --metrics-listen-address becomes a free
+// loopback port, since every pod's :9090 would clash on one host. Other
+// arguments pass through unchanged.
 func RemapArgs(args []string, mounts []Mount, listen string) []string {
 	out := make([]string, 0, len(args))
 	for _, a := range args {
@@ -26,8 +28,12 @@ func RemapArgs(args []string, mounts []Mount, listen string) []string {
 				out = append(out, a)
 				continue
 			}
-			if strings.TrimLeft(flag, "-") == "listen-address" {
+			switch strings.TrimLeft(flag, "-") {
+			case "listen-address":
 				out = append(out, flag+"="+listen)
+				continue
+			case "metrics-listen-address":
+				out = append(out, flag+"=127.0.0.1:0")
 				continue
 			}
 			out = append(out, flag+"="+RemapPath(val, mounts))

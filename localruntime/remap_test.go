@@ -16,6 +16,7 @@ func TestRemapArgs(t *testing.T) {
 	}
 	in := []string{
 		"--listen-address=:8080",
+		"--metrics-listen-address=:9090",
 		"--config=/etc/scim/config/tenant.json",
 		"--token-file=/etc/scim/tokens/tokens.json",
 		"--database=/var/lib/scim/scim.db",
@@ -28,6 +29,7 @@ func TestRemapArgs(t *testing.T) {
 	}
 	want := []string{
 		"--listen-address=127.0.0.1:4321",
+		"--metrics-listen-address=127.0.0.1:0",
 		"--config=/state/pod/config/tenant.json",
 		"--token-file=/state/pod/tokens/tokens.json",
 		"--database=/state/volumes/ns/claim/scim.db",

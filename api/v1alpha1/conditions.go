@@ -23,6 +23,9 @@ const (
 	ReasonApplyFailed           = "ApplyFailed"           // an owned object could not be written
 	ReasonInvalidSpec           = "InvalidSpec"           // the spec passed admission but cannot be served
 	ReasonScaledToZero          = "ScaledToZero"          // spec.replicas is 0
+	ReasonURLConflict           = "URLConflict"           // an older tenant serves an overlapping host and path
+	ReasonURLNotAllowed         = "URLNotAllowed"         // spec.ingress.path is outside what the operator's path policy allows
+	ReasonImageNotAllowed       = "ImageNotAllowed"       // the image is outside the operator's allowed repositories
 
 	ReasonIssued         = "Issued"         // the token is issued and accepted
 	ReasonTenantNotFound = "TenantNotFound" // the referenced ScimTenant does not exist

@@ -74,6 +74,46 @@ type ScimTenantSpec struct {
 	// handle at least 25 requests per second, so stay above that.
 	// +optional
 	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
+
+	// networkPolicy gives the server a NetworkPolicy: its SCIM port admits only
+	// the ingress controller's namespace, the listed namespaces and the
+	// operator's own; its metrics port only the monitoring namespaces. Absent,
+	// the operator creates none (so upgrading it never cuts Entra off); set
+	// networkPolicy: {} for the defaults.
+	// +optional
+	NetworkPolicy *NetworkPolicySpec `json:"networkPolicy,omitempty"`
+}
+
+// NetworkPolicySpec says who may reach the tenant's server.
+type NetworkPolicySpec struct {
+	// enabled creates the NetworkPolicy; false deletes it.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// ingressControllerNamespace is the namespace of the ingress controller's
+	// pods, which forward Entra's requests to the SCIM port.
+	// +kubebuilder:default=ingress-nginx
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="ingressControllerNamespace must be a namespace name (lowercase letters, digits and '-')"
+	// +optional
+	IngressControllerNamespace string `json:"ingressControllerNamespace,omitempty"`
+
+	// ingressNamespaces are further namespaces whose pods may call the SCIM
+	// port, for example an app that reads the directory with a read token.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.all(n, n.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))",message="ingressNamespaces must be namespace names (lowercase letters, digits and '-')"
+	// +listType=set
+	// +optional
+	IngressNamespaces []string `json:"ingressNamespaces,omitempty"`
+
+	// monitoringNamespaceSelector selects the namespaces whose pods may scrape
+	// the metrics port. Defaults to the namespace named monitoring; an empty
+	// selector ({}) matches every namespace.
+	// +optional
+	MonitoringNamespaceSelector *metav1.LabelSelector `json:"monitoringNamespaceSelector,omitempty"`
 }
 
 // IngressSpec publishes the tenant at https://<host><path>/scim/v2.

@@ -95,6 +95,10 @@ func TestTenantAdmission(t *testing.T) {
 		{"rate limit ok", "rateLimit: {requestsPerSecond: 50, burst: 100}", ""},
 		{"rate limit burst below rate", "rateLimit: {requestsPerSecond: 50, burst: 10}", "rateLimit.burst must be at least requestsPerSecond"},
 		{"rate limit zero", "rateLimit: {requestsPerSecond: 0}", "should be greater than or equal to 1"},
+		{"network policy defaults", "networkPolicy: {}", ""},
+		{"network policy ok", "networkPolicy:\n  ingressControllerNamespace: traefik\n  ingressNamespaces: [reporting]\n  monitoringNamespaceSelector: {matchLabels: {team: observability}}", ""},
+		{"network policy bad controller namespace", "networkPolicy: {ingressControllerNamespace: Ingress_NGINX}", "ingressControllerNamespace must be a namespace name"},
+		{"network policy bad namespace", "networkPolicy: {ingressNamespaces: [ok, 'not ok']}", "ingressNamespaces must be namespace names"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

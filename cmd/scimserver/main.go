@@ -31,6 +31,7 @@ import (
 // options are the command line settings.
 type options struct {
 	listenAddress   string
+	metricsAddress  string
 	database        string
 	tokenFile       string
 	configFile      string
@@ -92,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	f := &flagSet{fs: flag.NewFlagSet("scimserver", flag.ContinueOnError)}
 	f.fs.SetOutput(stderr)
 	f.String(&o.listenAddress, "listen-address", "SCIM_LISTEN_ADDRESS", ":8080", "address to serve HTTP on")
+	f.String(&o.metricsAddress, "metrics-listen-address", "SCIM_METRICS_LISTEN_ADDRESS", "", "address to serve /metrics on, apart from the SCIM API (then not on --listen-address), so a NetworkPolicy can admit scrapers to this port only; empty serves /metrics on --listen-address")
 	f.String(&o.database, "database", "SCIM_DATABASE", "", "path of the SQLite database file (required; created if missing)")
 	f.String(&o.tokenFile, "token-file", "SCIM_TOKEN_FILE", "", "token file ("+auth.TokenFileName+"), or the directory the token Secret is mounted at (required)")
 	f.String(&o.configFile, "config", "SCIM_CONFIG", "", "tenant config ("+config.FileName+"), or the directory the ConfigMap is mounted at; empty serves the defaults")
@@ -214,11 +216,20 @@ func run(ctx context.Context, o *options, logOut io.Writer) error {
 		return err
 	}
 
+	var handler http.Handler = srv
+	if o.metricsAddress != "" {
+		stopMetrics, err := serveMetrics(o.metricsAddress, srv.Registry(), log)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen-address: %w", err)
+		}
+		defer func() { _ = stopMetrics(context.Background()) }()
+		handler = withoutMetrics(srv)
+	}
 	ln, err := net.Listen("tcp", o.listenAddress)
 	if err != nil {
 		return err
 	}
-	hs := server.NewHTTPServer(srv, o.headerTimeout, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
+	hs := server.NewHTTPServer(handler, o.headerTimeout, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	log.Info("Serving", "address", ln.Addr().String(), "basePath", srv.BasePath(),
 		"groups", cfg.Groups, "tokensLoaded", keyring.Len(), "database", o.database)
 

@@ -22,9 +22,7 @@
 package auth
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -37,10 +35,6 @@ import (
 
 // TokenFileName is the key of the token file in the tenant's token Secret.
 const TokenFileName = "tokens.json"
-
-// TokenPrefix starts every token the operator generates, so secret scanners
-// can recognise a leaked one.
-const TokenPrefix = "scim_"
 
 // Scopes a token may carry.
 const (
@@ -95,16 +89,6 @@ func FingerprintOfHash(hash string) string {
 		return hash
 	}
 	return hash[:FingerprintLength]
-}
-
-// NewToken returns a fresh token: TokenPrefix followed by 256 bits from
-// crypto/rand, base64url-encoded without padding.
-func NewToken() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("generating token: %w", err)
-	}
-	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // ParseTokenFile decodes and validates a token file.
