@@ -112,11 +112,24 @@ func nextRotation(tok *scimv1alpha1.ScimToken) time.Time {
 	return tok.Status.IssuedAt.Add(r.Interval.Duration)
 }
 
+// defaultGracePeriod is the grace of a token whose spec sets none and whose
+// interval is longer.
+const defaultGracePeriod = 24 * time.Hour
+
+// gracePeriod is how long the previous token keeps working after a rotation:
+// spec.rotation.gracePeriod, else 24h capped at the interval. The cap is
+// applied here rather than as a schema default because a CRD default is a
+// constant: a fixed 24h would make `interval: 1h` fail admission, as at most
+// two tokens may be valid at once.
 func gracePeriod(tok *scimv1alpha1.ScimToken) time.Duration {
-	if r := tok.Spec.Rotation; r != nil && r.GracePeriod != nil {
+	r := tok.Spec.Rotation
+	if r != nil && r.GracePeriod != nil {
 		return r.GracePeriod.Duration
 	}
-	return 24 * time.Hour
+	if r != nil && r.Interval != nil && r.Interval.Duration < defaultGracePeriod {
+		return r.Interval.Duration
+	}
+	return defaultGracePeriod
 }
 
 // earliest returns the earliest non-zero time, zero if none.
