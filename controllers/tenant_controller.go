@@ -151,6 +151,7 @@ func (r *TenantReconciler) keepTokenFileCurrent(ctx context.Context, t *scimv1al
 	}
 	file, next := tokenFile(tokens, now)
 	obs.activeTokens = int32(len(file.Tokens))
+	obs.unusableTokens = unusableTokens(tokens, now)
 	secret, err := desiredTokenFileSecret(t, file)
 	if err != nil {
 		return time.Time{}, err
@@ -167,6 +168,7 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 	}
 	file, next := tokenFile(tokens, now)
 	obs.activeTokens = int32(len(file.Tokens))
+	obs.unusableTokens = unusableTokens(tokens, now)
 
 	cm, err := desiredConfigMap(t)
 	if err != nil {
