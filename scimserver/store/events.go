@@ -65,12 +65,18 @@ type Event struct {
 // 30-day log. A change of one is recorded as its path alone.
 var secretAttrs = []string{"password"}
 
+// ErrNoEventLog is returned by the EventLog methods of a store opened
+// WithoutEventLog.
+var ErrNoEventLog = errors.New("store: the change log is switched off")
+
 // pruneBatch bounds one pruning transaction, so writers queued on the
 // single write connection wait at most one small delete.
 const pruneBatch = 500
 
-// WithoutEventLog switches the change log off: writes append no events.
-// For measuring the log's cost (bench_test.go); a server always logs.
+// WithoutEventLog switches the change log off: writes append no events and
+// the EventLog methods fail with ErrNoEventLog. For measuring the log's
+// cost (bench_test.go) and opening databases older than the log (schema 3);
+// a server always logs.
 func WithoutEventLog() Option { return func(o *options) { o.noEvents = true } }
 
 // broadcast wakes every WaitEvents after a commit that appended events. The
@@ -502,6 +508,9 @@ func (s *SQLite) logLeaveGroups(ctx context.Context, tx *sql.Tx, w *eventWriter,
 
 // EventHead implements EventLog.
 func (s *SQLite) EventHead(ctx context.Context) (int64, error) {
+	if s.noEvents {
+		return 0, ErrNoEventLog
+	}
 	return head(ctx, s.stmts.eventHead)
 }
 
@@ -517,6 +526,9 @@ func head(ctx context.Context, st *sql.Stmt) (int64, error) {
 // ReadEvents implements EventLog. Events and the cursor checks come from one
 // snapshot, so pruning or writes in between cannot make them disagree.
 func (s *SQLite) ReadEvents(ctx context.Context, after int64, limit int) ([]Event, int64, error) {
+	if s.noEvents {
+		return nil, 0, ErrNoEventLog
+	}
 	if after < 0 {
 		return nil, 0, fmt.Errorf("store: negative cursor %d", after)
 	}
@@ -615,6 +627,9 @@ func (s *SQLite) EventWaiters() int { return int(s.events.waiting.Load()) }
 // PruneEvents implements EventLog: it deletes every event up to the newest
 // one older than before, pruneBatch per transaction.
 func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	if s.noEvents {
+		return 0, ErrNoEventLog
+	}
 	var cut sql.NullInt64
 	if err := s.stmts.pruneCut.QueryRowContext(ctx, before.UnixNano()).Scan(&cut); err != nil || !cut.Valid {
 		return 0, err

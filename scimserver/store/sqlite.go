@@ -118,7 +118,7 @@ func OpenSQLite(path string, opts ...Option) (*SQLite, error) {
 	r.SetConnMaxIdleTime(0)
 
 	s := &SQLite{w: w, r: r, now: o.now, scans: make(chan struct{}, o.scanLimit), noEvents: o.noEvents}
-	if err := s.stmts.prepare(ctx, w, r); err != nil {
+	if err := s.stmts.prepare(ctx, w, r, !o.noEvents); err != nil {
 		s.Close()
 		return nil, err
 	}
