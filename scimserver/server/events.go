@@ -226,9 +226,9 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 // expiredDetail tells a reader whose cursor fell out of the log how to
 // resync without missing a change.
 func expiredDetail(after int64, err error, retention time.Duration, base string) string {
-	return fmt.Sprintf("cursor %d can no longer be continued (%v; events are kept %s). Resync: "+
-		"1) GET %s for the current cursor; 2) read every user and group over SCIM (GET %s/Users and %s/Groups, paged); "+
-		"3) continue with GET %s?after=<that cursor>. Changes made during the snapshot are replayed by the feed, so apply events idempotently.",
+	return fmt.Sprintf("cursor %d can no longer be continued: %v (events are kept %s). Resync: "+
+		"1) GET %s and keep its seq; 2) read every user and group over SCIM (GET %s/Users and %s/Groups, paged); "+
+		"3) continue with GET %s?after=seq. Changes made during the snapshot are replayed by the feed, so apply events idempotently.",
 		after, err, retention, EventsHeadPath, base, base, EventsPath)
 }
 

@@ -552,7 +552,7 @@ func (s *SQLite) ReadEvents(ctx context.Context, after int64, limit int) ([]Even
 		return evs, evs[len(evs)-1].Seq, nil // the common case: one query
 	}
 	if len(evs) > 0 {
-		return nil, 0, fmt.Errorf("%w: events %d to %d were pruned", eventlog.ErrExpired, after+1, evs[0].Seq-1)
+		return nil, 0, expired("events %d to %d were pruned", after+1, evs[0].Seq-1)
 	}
 	h, err := head(ctx, tx.StmtContext(ctx, s.stmts.eventHead))
 	if err != nil {
@@ -560,11 +560,22 @@ func (s *SQLite) ReadEvents(ctx context.Context, after int64, limit int) ([]Even
 	}
 	switch {
 	case after > h:
-		return nil, 0, fmt.Errorf("%w: cursor %d is ahead of the newest event %d (was the database restored?)", eventlog.ErrExpired, after, h)
+		return nil, 0, expired("cursor %d is ahead of the newest event %d (was the database restored from a backup?)", after, h)
 	case after > 0 && after < h:
-		return nil, 0, fmt.Errorf("%w: events %d to %d were pruned", eventlog.ErrExpired, after+1, h)
+		return nil, 0, expired("events %d to %d were pruned", after+1, h)
 	}
 	return nil, h, nil
+}
+
+// cursorError says why a cursor cannot be continued; it is
+// eventlog.ErrExpired.
+type cursorError struct{ msg string }
+
+func (e *cursorError) Error() string        { return e.msg }
+func (e *cursorError) Is(target error) bool { return target == eventlog.ErrExpired }
+
+func expired(format string, args ...any) error {
+	return &cursorError{msg: fmt.Sprintf(format, args...)}
 }
 
 func scanEvents(rows *sql.Rows, limit int) ([]Event, error) {
