@@ -120,7 +120,7 @@ func BenchmarkFeedRead(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var page feedPage
+		var page clientPage
 		err = json.NewDecoder(res.Body).Decode(&page)
 		io.Copy(io.Discard, res.Body)
 		res.Body.Close()

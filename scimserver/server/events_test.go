@@ -20,11 +20,17 @@ import (
 
 const enterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
+// clientPage is a feed page as a client decodes it.
+type clientPage struct {
+	Events []eventlog.Event `json:"events"`
+	Next   int64            `json:"next"`
+}
+
 // feed reads one page of GET /v1/events with query q.
-func (e *env) feed(q string) (*resp, feedPage) {
+func (e *env) feed(q string) (*resp, clientPage) {
 	e.t.Helper()
 	r := e.do(req{method: http.MethodGet, path: "!" + EventsPath + "?" + q})
-	var p feedPage
+	var p clientPage
 	if r.status == http.StatusOK {
 		if err := json.Unmarshal(r.raw, &p); err != nil {
 			e.t.Fatalf("feed body: %v\n%s", err, r.raw)
@@ -431,7 +437,7 @@ func TestEventsLongPollWakesOnWrite(t *testing.T) {
 	e := newEnv(t)
 	type result struct {
 		r *resp
-		p feedPage
+		p clientPage
 	}
 	done := make(chan result, 1)
 	go func() {

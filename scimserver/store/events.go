@@ -136,9 +136,9 @@ func (s *SQLite) committed(w *eventWriter) {
 	}
 }
 
-// eventData is the JSON of the data column.
+// eventData is the JSON of the data column, as read (snapshot writes it).
 type eventData struct {
-	Doc      json.RawMessage   `json:"doc"`
+	Doc      map[string]any    `json:"doc"`
 	Created  int64             `json:"created"`  // Unix nanoseconds
 	Modified int64             `json:"modified"` // Unix nanoseconds
 	Version  int64             `json:"version"`
@@ -591,18 +591,21 @@ func scanEvents(rows *sql.Rows, limit int) ([]Event, error) {
 		if err := rows.Scan(&e.Seq, &e.ID, &typ, &t, &kind, &rid, &data); err != nil {
 			return nil, err
 		}
+		// One decoding pass; numbers stay exact, as in documents read.
 		var d eventData
-		if err := json.Unmarshal(data, &d); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&d); err != nil {
 			return nil, fmt.Errorf("store: event %d: %w", e.Seq, err)
 		}
 		e.Type, e.Time = typ, time.Unix(0, t).UTC()
 		e.Changes, e.Member = d.Changes, d.Member
-		c := cols{id: rid, created: d.Created, modified: d.Modified, version: d.Version}
-		r, err := c.resource(Kind(kind), d.Doc)
-		if err != nil {
-			return nil, err
+		e.Resource = &Resource{
+			Kind: Kind(kind), ID: rid, Doc: d.Doc,
+			Created:      time.Unix(0, d.Created).UTC(),
+			LastModified: time.Unix(0, d.Modified).UTC(),
+			Version:      d.Version,
 		}
-		e.Resource = r
 		evs = append(evs, e)
 	}
 	return evs, rows.Err()
