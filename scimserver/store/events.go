@@ -43,7 +43,8 @@ type EventLog interface {
 	// ctx ends. Commits wake it; it never polls.
 	WaitEvents(ctx context.Context, after int64) error
 	// PruneEvents deletes the events older than before (a prefix of the
-	// log) in small transactions and returns how many it deleted.
+	// log; never the newest event) in small transactions and returns how
+	// many it deleted.
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
 }
 
@@ -638,19 +639,42 @@ func (s *SQLite) WaitEvents(ctx context.Context, after int64) error {
 // wait for before writing, to prove a commit wakes them.
 func (s *SQLite) EventWaiters() int { return int(s.events.waiting.Load()) }
 
-// PruneEvents implements EventLog: it deletes every event up to the newest
-// one older than before, pruneBatch per transaction.
+// PruneEvents implements EventLog: it deletes the events older than
+// before, oldest first, pruneBatch per transaction, and always keeps the
+// newest event (its seq is what the next one counts from, so a cursor is
+// never reused). The cut is found by binary search over seq, which is
+// gap-free from the oldest event to the newest; if the clock stepped back
+// between writes, the search still cuts a prefix, a little early or late.
 func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) (int, error) {
 	if s.noEvents {
 		return 0, ErrNoEventLog
 	}
-	var cut sql.NullInt64
-	if err := s.stmts.pruneCut.QueryRowContext(ctx, before.UnixNano()).Scan(&cut); err != nil || !cut.Valid {
+	var lo, hi int64
+	if err := s.stmts.eventRange.QueryRowContext(ctx).Scan(&lo, &hi); err != nil || hi-lo < 1 {
 		return 0, err
 	}
+	old := func(seq int64) (bool, error) {
+		var t int64
+		err := s.stmts.eventTime.QueryRowContext(ctx, seq).Scan(&t)
+		return t < before.UnixNano(), err
+	}
+	// Largest cut in [lo, hi-1] with an old event at it; none if lo is new.
+	cut := lo - 1
+	for l, h := lo, hi-1; l <= h; {
+		mid := l + (h-l)/2
+		isOld, err := old(mid)
+		if err != nil {
+			return 0, fmt.Errorf("store: prune events: %w", err)
+		}
+		if isOld {
+			cut, l = mid, mid+1
+		} else {
+			h = mid - 1
+		}
+	}
 	total := 0
-	for {
-		res, err := s.stmts.pruneEvents.ExecContext(ctx, cut.Int64, pruneBatch)
+	for cut >= lo {
+		res, err := s.stmts.pruneEvents.ExecContext(ctx, cut, pruneBatch)
 		if err != nil {
 			return total, fmt.Errorf("store: prune events: %w", err)
 		}
@@ -663,4 +687,5 @@ func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) (int, error)
 			return total, nil
 		}
 	}
+	return total, nil
 }
