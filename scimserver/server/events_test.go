@@ -426,8 +426,11 @@ func TestEventsFeedAPI(t *testing.T) {
 	e.do(req{method: http.MethodGet, path: "!" + EventsPath, token: strp("")}).want(t, 401)
 	e.do(req{method: http.MethodGet, path: "!" + EventsPath, token: strp(expiredToken)}).want(t, 401)
 	e.do(req{method: http.MethodPost, path: "!" + EventsPath}).want(t, 405)
-	if m := e.get("/metrics"); !strings.Contains(string(m.raw), `resource="events"`) {
-		t.Fatalf("feed requests are not in the metrics")
+	m := string(e.get("/metrics").raw)
+	for _, want := range []string{`resource="events"`, "scim_events_head 5", "scim_events_pruned_total 0"} {
+		if !strings.Contains(m, want) {
+			t.Fatalf("metrics lack %s", want)
+		}
 	}
 }
 
