@@ -195,7 +195,7 @@ func TestEventsFromEntraRequests(t *testing.T) {
 			return e.patch("/Users/"+id("alice"), op("Replace", "name.givenName", "Alicia"))
 		}, 200, func() []wantEvent { return nil }},
 		{"PATCH password: path only", func() *resp {
-			return e.patch("/Users/"+id("alice"), op("Replace", "password", "Hunter3-never-in-events"))
+			return e.patch("/Users/"+id("alice"), op("Replace", "Password", "Hunter3-never-in-events"))
 		}, 200, func() []wantEvent {
 			return []wantEvent{{typ: "user.updated", resourceID: id("alice"), changes: map[string]string{"password": ""}}}
 		}},

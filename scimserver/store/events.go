@@ -32,10 +32,10 @@ import (
 type EventLog interface {
 	// ReadEvents returns up to limit events with Seq > after, in order,
 	// and the cursor to continue from: the last event's Seq, or when there
-	// is none the newest Seq (so that a reader starting at 0 on a pruned
-	// log does not come back to the same place). A cursor whose successor
-	// was pruned, or that is ahead of the newest event (a restored
-	// database), is eventlog.ErrExpired.
+	// is none, after (which is then the newest Seq, or 0 on a log never
+	// written). A cursor whose successor was pruned, or that is ahead of
+	// the newest event (a database restored from an older backup), is
+	// eventlog.ErrExpired.
 	ReadEvents(ctx context.Context, after int64, limit int) (evs []Event, next int64, err error)
 	// EventHead returns the newest Seq ever written, 0 when none.
 	EventHead(ctx context.Context) (int64, error)
@@ -76,8 +76,8 @@ const pruneBatch = 500
 
 // WithoutEventLog switches the change log off: writes append no events and
 // the EventLog methods fail with ErrNoEventLog. For measuring the log's
-// cost (bench_test.go) and opening databases older than the log (schema 3);
-// a server always logs.
+// cost (bench_test.go) and opening databases from before the log (schema
+// 1 and 2); a server always logs.
 func WithoutEventLog() Option { return func(o *options) { o.noEvents = true } }
 
 // broadcast wakes every WaitEvents after a commit that appended events. The
