@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scim-operator/scim-operator/scimserver/auth"
 	"github.com/scim-operator/scim-operator/scimserver/config"
 	"github.com/scim-operator/scim-operator/scimserver/eventlog"
 )
@@ -623,4 +624,26 @@ func FuzzParseFeedQuery(f *testing.F) {
 			t.Fatalf("%q parsed out of bounds: %+v", raw, fq)
 		}
 	})
+}
+
+// The feed reads: a token without the read scope is refused with 403.
+func TestEventsFeedNeedsReadScope(t *testing.T) {
+	const writeOnly = "scim_test_write_only"
+	e := newEnv(t, func(o *Options) {
+		k, err := auth.NewStaticKeyring(&auth.TokenFile{Tokens: []auth.TokenEntry{
+			{Name: "reader", SHA256: auth.Hash(readToken), Scopes: []string{auth.ScopeRead}},
+			{Name: "writer", SHA256: auth.Hash(writeOnly), Scopes: []string{auth.ScopeWrite}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Keyring = k
+	})
+	for _, path := range []string{EventsPath, EventsHeadPath} {
+		r := e.do(req{method: http.MethodGet, path: "!" + path, token: strp(writeOnly)}).want(t, http.StatusForbidden)
+		if d, _ := r.json["detail"].(string); !strings.Contains(d, "read scope") {
+			t.Fatalf("403 detail %q", d)
+		}
+		e.do(req{method: http.MethodGet, path: "!" + path, token: strp(readToken)}).want(t, http.StatusOK)
+	}
 }
