@@ -225,6 +225,10 @@ func run(ctx context.Context, o *options, logOut io.Writer) error {
 		defer func() { _ = stopMetrics(context.Background()) }()
 		handler = withoutMetrics(srv)
 	}
+	pruneCtx, pruneStop := context.WithCancel(context.Background())
+	defer pruneStop()
+	go srv.RunEventPruner(pruneCtx, server.EventPruneInterval)
+
 	ln, err := net.Listen("tcp", o.listenAddress)
 	if err != nil {
 		return err

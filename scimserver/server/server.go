@@ -94,6 +94,7 @@ type Server struct {
 	required []requiredAttr
 	unknown  *unknownAttrs
 	handler  http.Handler
+	pruned   prometheus.Counter // events pruned from the change log
 }
 
 // New builds a Server.
@@ -168,6 +169,9 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("server: registering keyring metrics: %w", err)
 		}
 	}
+	if err := s.registerEventMetrics(); err != nil {
+		return nil, err
+	}
 	s.handler = s.observe(http.HandlerFunc(s.route))
 	return s, nil
 }
@@ -219,6 +223,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	case StatusPath:
 		ri.resource = "status"
 		s.authenticateScope(statusScopeOf, s.rateLimit(http.HandlerFunc(s.serveStatus))).ServeHTTP(w, r)
+	case EventsPath, EventsHeadPath:
+		ri.resource = "events"
+		s.authenticate(s.rateLimit(http.HandlerFunc(s.serveEvents))).ServeHTTP(w, r)
 		return
 	}
 	rest, ok := s.underBase(r.URL.Path)
