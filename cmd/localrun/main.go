@@ -10,9 +10,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
+	"k8s.io/client-go/discovery"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,7 +32,7 @@ func main() {
 	var samples, stateDir, ingressAddr string
 	flag.StringVar(&samples, "samples", "config/samples", "Directory of YAML to apply once the operator runs (kustomization.yaml is skipped).")
 	flag.StringVar(&stateDir, "state-dir", ".local", "Where the kubeconfig, logs, pods' files and retained volumes go.")
-	flag.StringVar(&ingressAddr, "ingress-address", "127.0.0.1:8480", "Address of the local ingress controller that serves every tenant's Ingress.")
+	flag.StringVar(&ingressAddr, "ingress-address", "127.0.0.1:8480", "Address of the local ingress controller that serves every tenant's Ingress (make demo DEMO_PORT=8481 sets 127.0.0.1:8481). Checked before anything starts.")
 	flag.Parse()
 
 	ctx := ctrl.SetupSignalHandler()
@@ -57,6 +60,14 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 	logger := zap.New(zap.WriteTo(logFile), zap.UseDevMode(true))
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
+
+	// Bind the ingress port first: a busy port fails now, not after the
+	// control plane and the operator started.
+	ingress, err := net.Listen("tcp", ingressAddr)
+	if err != nil {
+		return portBusy(ingressAddr, err)
+	}
+	defer ingress.Close()
 
 	fmt.Println("Starting kube-apiserver and etcd...")
 	env, err := testenv.Start()
@@ -86,7 +97,7 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 		return err
 	}
 	rt, err := localruntime.New(localruntime.Options{
-		Config: env.Config, StateDir: stateDir, ModuleRoot: root, IngressAddress: ingressAddr,
+		Config: env.Config, StateDir: stateDir, ModuleRoot: root, IngressListener: ingress,
 		Log: ctrl.Log.WithName("localrun"),
 	})
 	if err != nil {
@@ -110,11 +121,41 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 	if err != nil {
 		return fmt.Errorf("%w (logs: %s)", err, logPath)
 	}
-	printSummary(os.Stdout, tenants, rt, kubeconfig, logPath)
+	for i := range tenants {
+		tenants[i].locate(rt)
+	}
+	printSummary(os.Stdout, tenants, rt.IngressAddr(), serverVersion(env), kubeconfig, logPath)
 
 	<-ctx.Done()
 	fmt.Println("\nStopping: SCIM servers, operator, control plane...")
 	return nil
+}
+
+// serverVersion is the control plane's version, "" if it cannot be read.
+func serverVersion(env *testenv.Env) string {
+	dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
+	if err != nil {
+		return ""
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return ""
+	}
+	return v.GitVersion
+}
+
+// portBusy says what to do when the ingress address cannot be bound.
+func portBusy(addr string, err error) error {
+	host, port, splitErr := net.SplitHostPort(addr)
+	if splitErr != nil {
+		return fmt.Errorf("--ingress-address %s: %w", addr, err)
+	}
+	next := 8481
+	if p, convErr := strconv.Atoi(port); convErr == nil && p > 0 && p < 65535 {
+		next = p + 1
+	}
+	return fmt.Errorf("cannot listen on %s (%w): is another make demo running? Stop it, or pick a free port: make demo DEMO_PORT=%d (localrun --ingress-address %s)",
+		addr, err, next, net.JoinHostPort(host, strconv.Itoa(next)))
 }
 
 // writeKubeconfig gives the user (kubectl) an admin of the local control plane.
