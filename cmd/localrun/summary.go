@@ -163,7 +163,7 @@ func printSummary(w io.Writer, infos []tenantInfo, ingressAddr, serverVersion, k
 			field(w, "Server log", info.logFile+"   (no Pods locally: tail -f it where a cluster has kubectl logs deploy/"+info.deployment+")")
 		}
 		if info.dataDir != "" {
-			field(w, "Data (sqlite, retained)", info.dataDir+"   (a plain directory: back it up with cp -a, see docs/operations.md)")
+			field(w, "Data (sqlite, retained)", info.dataDir+"   (a plain directory: back it up with sqlite3 .backup, see docs/operations.md)")
 		}
 		if len(info.tokens) == 0 {
 			fmt.Fprintln(w, "  No ScimToken for this tenant: create one to call it.")
