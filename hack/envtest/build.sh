@@ -17,7 +17,7 @@ have() { [ -x "$dir/$1" ] && "$dir/$1" --version >/dev/null 2>&1; }
 
 cd "$here"
 if ! have kube-apiserver; then
-	echo "envtest: building kube-apiserver v${KUBERNETES_VERSION} (about 7 minutes on 2 cores, once)" >&2
+	echo "envtest: building kube-apiserver v${KUBERNETES_VERSION} (with etcd: 5 to 11 minutes on 2 cores, once)" >&2
 	minor=${KUBERNETES_VERSION#*.}; minor=${minor%%.*}
 	ldflags="-s -w"
 	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -29,7 +29,7 @@ if ! have kube-apiserver; then
 	mv "$dir/kube-apiserver.tmp" "$dir/kube-apiserver"
 fi
 if ! have etcd; then
-	echo "envtest: building etcd (about 2 minutes, once)" >&2
+	echo "envtest: building etcd (once)" >&2
 	go build -trimpath -ldflags "-s -w" -o "$dir/etcd.tmp" go.etcd.io/etcd/server/v3
 	mv "$dir/etcd.tmp" "$dir/etcd"
 fi
