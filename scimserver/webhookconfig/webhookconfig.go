@@ -161,6 +161,9 @@ func Load(path string) (*File, error) {
 func (f *File) Default() {
 	for i := range f.Webhooks {
 		w := &f.Webhooks[i]
+		if len(w.EventTypes) == 0 {
+			w.EventTypes = nil // [] and absent both mean every type
+		}
 		if w.MaxRetryDuration == 0 {
 			w.MaxRetryDuration = Duration(DefaultMaxRetryDuration)
 		}
