@@ -29,6 +29,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/scim-operator/scim-operator/scimserver/eventlog"
+	"github.com/scim-operator/scim-operator/scimserver/webhookconfig"
 )
 
 // State persists each webhook's acknowledged cursor and delivery lease.
@@ -97,7 +98,7 @@ type Manager struct {
 	mu      sync.Mutex
 	ctx     context.Context // Run's; nil before Run
 	workers map[string]*worker
-	pending *Config // an Update before Run
+	pending *webhookconfig.File // an Update before Run
 	wg      sync.WaitGroup
 }
 
@@ -155,7 +156,7 @@ func (m *Manager) Run(ctx context.Context) {
 	m.mu.Lock()
 	m.ctx = ctx
 	if m.pending != nil {
-		m.apply(*m.pending)
+		m.apply(m.pending)
 		m.pending = nil
 	}
 	m.mu.Unlock()
@@ -169,21 +170,25 @@ func (m *Manager) Run(ctx context.Context) {
 	m.wg.Wait()
 }
 
-// Update replaces the configured webhooks: new ones start, removed ones
+// Update replaces the configured webhooks (a parsed file, defaults
+// applied; nil means none): new ones start, removed ones
 // stop (keeping their cursor in the store, should they come back), changed
 // ones continue from their cursor with the new settings. A webhook whose
 // settings are invalid (no usable secret) is stopped and logged.
-func (m *Manager) Update(c Config) {
+func (m *Manager) Update(c *webhookconfig.File) {
+	if c == nil {
+		c = &webhookconfig.File{}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ctx == nil {
-		m.pending = &c
+		m.pending = c
 		return
 	}
 	m.apply(c)
 }
 
-func (m *Manager) apply(c Config) {
+func (m *Manager) apply(c *webhookconfig.File) {
 	keep := map[string]bool{}
 	for _, wh := range c.Webhooks {
 		cw, err := compile(wh, c.AllowPrivateNetworks)

@@ -121,7 +121,7 @@ func post(ctx context.Context, client *http.Client, c *compiled, m message, at t
 	if err != nil {
 		return &attemptError{Message: "signing: " + err.Error()}
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout.D())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(m.body))
 	if err != nil {
@@ -134,7 +134,7 @@ func post(ctx context.Context, client *http.Client, c *compiled, m message, at t
 	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
 	resp, err := client.Do(req)
 	if err != nil {
-		return &attemptError{Message: describe(err, c.Timeout)}
+		return &attemptError{Message: describe(err, c.Timeout.D())}
 	}
 	defer resp.Body.Close()
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))

@@ -165,7 +165,7 @@ func (w *worker) run() {
 // when the read is exhausted).
 func pick(c *compiled, events []eventlog.Event) (batch []eventlog.Event, through int64) {
 	for i, e := range events {
-		if !c.wants(e.Type) {
+		if !c.Wants(e.Type) {
 			through = e.Seq
 			continue
 		}
@@ -210,7 +210,7 @@ func (w *worker) deliver(ctx context.Context, l *loop, c *compiled, batch []even
 		l.failed = at
 	}
 	w.update(func(s *status) { s.lastAttemptAt, s.lastError, s.lastErrorAt = at, ae, now })
-	if now.Sub(l.failed) >= c.MaxRetryDuration {
+	if now.Sub(l.failed) >= c.MaxRetryDuration.D() {
 		l.terminal, l.resume = StateFailing, c.Resume
 		w.update(func(s *status) { s.state, s.failingSince = StateFailing, now })
 		m.log.Error("Webhook failing: retries exhausted; fix the receiver, then resume the webhook (annotation scim.operator.dev/resume)",
