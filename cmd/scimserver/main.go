@@ -212,6 +212,10 @@ func run(ctx context.Context, o *options, logOut io.Writer) error {
 		return err
 	}
 
+	pruneCtx, pruneStop := context.WithCancel(context.Background())
+	defer pruneStop()
+	go srv.RunEventPruner(pruneCtx, server.EventPruneInterval)
+
 	ln, err := net.Listen("tcp", o.listenAddress)
 	if err != nil {
 		return err

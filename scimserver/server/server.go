@@ -181,6 +181,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		ri.resource = "metrics"
 		s.serveMetrics(w, r)
 		return
+	case EventsPath, EventsHeadPath:
+		ri.resource = "events"
+		s.authenticate(s.rateLimit(http.HandlerFunc(s.serveEvents))).ServeHTTP(w, r)
+		return
 	}
 	rest, ok := s.underBase(r.URL.Path)
 	if !ok {
