@@ -14,7 +14,8 @@
 //	      "revision": 3,                        // rotation revision of that ScimToken
 //	      "sha256": "9f86d0...",                // hex SHA-256 of the token's bytes
 //	      "notAfter": "2026-12-01T00:00:00Z",   // optional: refused from this instant on
-//	      "scopes": ["read", "write"]           // read: GET and .search; write: everything else
+//	      "scopes": ["read", "write"]           // read: GET and .search; write: everything else;
+//	                                            // status: GET /v1/webhooks only (the operator's token)
 //	    }
 //	  ]
 //	}
@@ -43,6 +44,10 @@ const TokenPrefix = "scim_"
 const (
 	ScopeRead  = "read"
 	ScopeWrite = "write"
+	// ScopeStatus reads webhook delivery status (GET /v1/webhooks) and
+	// nothing else. The operator's own per-tenant token carries it; the
+	// tokens issued for Entra (read, write) do not.
+	ScopeStatus = "status"
 )
 
 // TokenFile is the decoded token file.
@@ -105,7 +110,7 @@ func ParseTokenFile(raw []byte) (*TokenFile, error) {
 			return nil, fmt.Errorf("token file entry %d (%s): sha256 must be 64 hex characters", i, e.Name)
 		}
 		for _, s := range e.Scopes {
-			if s != ScopeRead && s != ScopeWrite {
+			if s != ScopeRead && s != ScopeWrite && s != ScopeStatus {
 				return nil, fmt.Errorf("token file entry %d (%s): unknown scope %q", i, e.Name, s)
 			}
 		}

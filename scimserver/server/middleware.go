@@ -160,8 +160,22 @@ func readOnly(r *http.Request) bool {
 	return false
 }
 
+// requestScope is the scope a SCIM or feed request needs.
+func requestScope(r *http.Request) string {
+	if readOnly(r) {
+		return auth.ScopeRead
+	}
+	return auth.ScopeWrite
+}
+
 // authenticate checks the bearer token and the scope the request needs.
 func (s *Server) authenticate(next http.Handler) http.Handler {
+	return s.authenticateScope(requestScope, next)
+}
+
+// authenticateScope checks the bearer token and that it carries the scope
+// scopeOf names for the request.
+func (s *Server) authenticateScope(scopeOf func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		entry, err := s.keyring.Authenticate(r.Header.Get("Authorization"), s.now())
 		if err != nil {
@@ -181,10 +195,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		infoFrom(r.Context()).token = &entry
-		scope := auth.ScopeWrite
-		if readOnly(r) {
-			scope = auth.ScopeRead
-		}
+		scope := scopeOf(r)
 		if !entry.Allows(scope) {
 			s.keyring.RecordFailure(auth.ReasonInsufficient)
 			writeSCIMError(w, http.StatusForbidden, "", fmt.Sprintf("the token %q lacks the %s scope", entry.Name, scope))

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +81,8 @@ type Server struct {
 	extBase  string // from ExternalURL; empty means derive per request
 	required []requiredAttr
 	handler  http.Handler
+	// webhooks serves GET /v1/webhooks; set by ServeWebhookStatus.
+	webhooks atomic.Pointer[http.Handler]
 }
 
 // New builds a Server.
@@ -180,6 +183,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	case "/metrics":
 		ri.resource = "metrics"
 		s.serveMetrics(w, r)
+		return
+	case WebhooksPath:
+		ri.resource = "webhooks"
+		s.authenticateScope(statusScope, s.rateLimit(http.HandlerFunc(s.serveWebhookStatus))).ServeHTTP(w, r)
 		return
 	case EventsPath, EventsHeadPath:
 		ri.resource = "events"
