@@ -85,6 +85,20 @@ type loop struct {
 	retryAt    time.Time // no attempt before
 	terminal   string    // StateFailing or StateExpired, "" otherwise
 	lastLogged string
+	// pending are events read after acked and not yet delivered: one read
+	// of the log serves many deliveries.
+	pending []eventlog.Event
+}
+
+// advance moves the delivered cursor to through and drops the events it
+// covers from pending.
+func (l *loop) advance(through int64) {
+	l.acked = through
+	i := 0
+	for i < len(l.pending) && l.pending[i].Seq <= through {
+		i++
+	}
+	l.pending = l.pending[i:]
 }
 
 func (w *worker) run() {
@@ -129,34 +143,47 @@ func (w *worker) run() {
 			w.wait(ctx, min(l.retryAt.Sub(now), l.renewAt.Sub(now)), -1)
 			continue
 		}
-		events, err := m.o.Events.Read(ctx, l.acked, m.o.ReadLimit)
-		if errors.Is(err, eventlog.ErrExpired) {
-			l.terminal, l.resume = StateExpired, c.Resume
-			m.log.Error("Webhook cursor expired: events it never received were pruned; resync the receiver from SCIM, then resume the webhook",
-				"webhook", w.name, "acked", l.acked)
-			continue
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				m.log.Warn("Reading the change log", "webhook", w.name, "err", err)
-				w.wait(ctx, time.Second, -1)
+		if len(l.pending) == 0 {
+			events, err := m.o.Events.Read(ctx, l.acked, m.o.ReadLimit)
+			if !w.readDone(ctx, &l, c, err) {
+				continue
 			}
-			continue
+			l.pending = events
 		}
-		if len(events) == 0 {
+		if len(l.pending) == 0 {
 			w.persist(ctx, &l, true)
 			w.update(func(s *status) { s.state = StateIdle })
 			w.wait(ctx, l.renewAt.Sub(now), l.acked)
 			continue
 		}
-		batch, through := pick(c, events)
+		batch, through := pick(c, l.pending)
 		if len(batch) == 0 {
-			l.acked = through // filtered out: nothing to send
+			l.advance(through) // filtered out: nothing to send
 			w.persist(ctx, &l, false)
 			continue
 		}
 		w.deliver(ctx, &l, c, batch, through)
 	}
+}
+
+// readDone handles the error of a read of the log; false means retry the
+// loop (the webhook expired, or the store failed and was waited out).
+func (w *worker) readDone(ctx context.Context, l *loop, c *compiled, err error) bool {
+	m := w.m
+	if errors.Is(err, eventlog.ErrExpired) {
+		l.terminal, l.resume = StateExpired, c.Resume
+		m.log.Error("Webhook cursor expired: events it never received were pruned; resync the receiver from SCIM, then resume the webhook",
+			"webhook", w.name, "acked", l.acked)
+		return false
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("Reading the change log", "webhook", w.name, "err", err)
+			w.wait(ctx, time.Second, -1)
+		}
+		return false
+	}
+	return true
 }
 
 // pick chooses the next request's events: up to MaxBatch wanted events in
@@ -195,7 +222,8 @@ func (w *worker) deliver(ctx context.Context, l *loop, c *compiled, batch []even
 	}
 	now := m.o.Clock.Now()
 	if err == nil {
-		l.acked, l.failed, l.attempt, l.retryAt = through, time.Time{}, 0, time.Time{}
+		l.advance(through)
+		l.failed, l.attempt, l.retryAt = time.Time{}, 0, time.Time{}
 		w.update(func(s *status) { s.acked, s.lastDeliveredAt, s.lastAttemptAt = through, now, at })
 		m.metrics.delivered(w.name, len(batch))
 		w.persist(ctx, l, false)
@@ -245,7 +273,7 @@ func (w *worker) resumed(ctx context.Context, l *loop, c *compiled) {
 		if ok, err := m.o.State.SetCursor(ctx, w.name, m.o.Owner, head, m.o.Clock.Now()); err != nil || !ok {
 			return
 		}
-		l.acked, l.stored = head, head
+		l.acked, l.stored, l.pending = head, head, nil
 		m.log.Info("Webhook resumed after its cursor expired: continuing from the head of the log", "webhook", w.name, "seq", head)
 	default:
 		return
@@ -274,7 +302,7 @@ func (w *worker) lease(ctx context.Context, l *loop, now time.Time) bool {
 		return false
 	}
 	if !l.held { // (re)acquired: continue from the stored cursor
-		l.acked, l.stored, l.storedAt = acked, acked, now
+		l.acked, l.stored, l.storedAt, l.pending = acked, acked, now, nil
 		l.retryAt, l.attempt, l.failed = time.Time{}, 0, time.Time{}
 		w.update(func(s *status) { s.acked = acked })
 	}

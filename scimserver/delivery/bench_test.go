@@ -1,0 +1,89 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scim-operator/scim-operator/scimserver/auth"
+	"github.com/scim-operator/scim-operator/scimserver/server"
+	"github.com/scim-operator/scim-operator/scimserver/store"
+	"github.com/scim-operator/scim-operator/scimserver/webhookconfig"
+)
+
+// BenchmarkDeliveryThroughput measures events per second from the SQLite
+// change log (rendered by the server, as in production) to a local
+// receiver that acknowledges at once: each iteration is a fresh webhook
+// delivering the whole log of benchEvents user.created events.
+func BenchmarkDeliveryThroughput(b *testing.B) {
+	const benchEvents = 5000
+	st, err := store.OpenSQLite(filepath.Join(b.TempDir(), "scim.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	kr, _ := auth.NewStaticKeyring(&auth.TokenFile{})
+	srv, err := server.New(server.Options{Store: st, Keyring: kr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range benchEvents {
+		r := &store.Resource{Kind: store.User, ID: fmt.Sprintf("u%06d", i), Doc: map[string]any{
+			"userName": fmt.Sprintf("user%06d@example.com", i), "active": true,
+			"displayName": fmt.Sprintf("User %d", i), "emails": []any{map[string]any{"value": fmt.Sprintf("user%06d@example.com", i), "primary": true}},
+		}}
+		if err := st.Create(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var got atomic.Int64
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 32<<10)
+		for {
+			if _, err := r.Body.Read(buf); err != nil {
+				break
+			}
+		}
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rcv.Close()
+
+	for _, batch := range []int{1, 100} {
+		b.Run(fmt.Sprintf("maxBatch=%d", batch), func(b *testing.B) {
+			m, err := New(Options{Events: srv.Events(), State: st, Owner: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			mctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { m.Run(mctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				name := fmt.Sprintf("bench-%d-%d", batch, i)
+				m.Update(&webhookconfig.File{AllowPrivateNetworks: true, Webhooks: []webhookconfig.Webhook{
+					hook(name, rcv.URL, func(w *webhookconfig.Webhook) { w.MaxBatch = batch }),
+				}})
+				for {
+					rep, err := m.Status(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(rep.Webhooks) == 1 && rep.Webhooks[0].Name == name && rep.Webhooks[0].Acked == benchEvents {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			b.ReportMetric(float64(b.N*benchEvents)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}
