@@ -14,7 +14,7 @@
 //	      "revision": 3,                        // rotation revision of that ScimToken
 //	      "sha256": "9f86d0...",                // hex SHA-256 of the token's bytes
 //	      "notAfter": "2026-12-01T00:00:00Z",   // optional: refused from this instant on
-//	      "scopes": ["read", "write"]           // read: GET and .search; write: everything else
+//	      "scopes": ["read", "write"]           // read: GET and .search; write: everything else; status: GET /v1/webhooks
 //	    }
 //	  ]
 //	}
@@ -43,6 +43,9 @@ const TokenPrefix = "scim_"
 const (
 	ScopeRead  = "read"
 	ScopeWrite = "write"
+	// ScopeStatus reads the server's operational status (GET /v1/webhooks);
+	// only the operator's own token carries it, never Entra's.
+	ScopeStatus = "status"
 )
 
 // TokenFile is the decoded token file.
@@ -105,7 +108,7 @@ func ParseTokenFile(raw []byte) (*TokenFile, error) {
 			return nil, fmt.Errorf("token file entry %d (%s): sha256 must be 64 hex characters", i, e.Name)
 		}
 		for _, s := range e.Scopes {
-			if s != ScopeRead && s != ScopeWrite {
+			if s != ScopeRead && s != ScopeWrite && s != ScopeStatus {
 				return nil, fmt.Errorf("token file entry %d (%s): unknown scope %q", i, e.Name, s)
 			}
 		}
