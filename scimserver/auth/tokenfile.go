@@ -14,7 +14,8 @@
 //	      "revision": 3,                        // rotation revision of that ScimToken
 //	      "sha256": "9f86d0...",                // hex SHA-256 of the token's bytes
 //	      "notAfter": "2026-12-01T00:00:00Z",   // optional: refused from this instant on
-//	      "scopes": ["read", "write"]           // read: GET and .search; write: everything else; status: GET /v1/webhooks
+//	      "scopes": ["read", "write"]           // read: GET and .search; write: everything else;
+//	                                            // status: GET /v1/webhooks only (the operator's token)
 //	    }
 //	  ]
 //	}
@@ -43,8 +44,9 @@ const TokenPrefix = "scim_"
 const (
 	ScopeRead  = "read"
 	ScopeWrite = "write"
-	// ScopeStatus reads the server's operational status (GET /v1/webhooks);
-	// only the operator's own token carries it, never Entra's.
+	// ScopeStatus reads webhook delivery status (GET /v1/webhooks) and
+	// nothing else. The operator's own per-tenant token carries it; the
+	// tokens issued for Entra (read, write) do not.
 	ScopeStatus = "status"
 )
 
