@@ -29,15 +29,19 @@ const tenantRefIndex = "spec.tenantRef.name"
 
 // IndexFields registers the cache indexes the reconcilers list by.
 func IndexFields(ctx context.Context, mgr ctrl.Manager) error {
-	return mgr.GetFieldIndexer().IndexField(ctx, &scimv1alpha1.ScimToken{}, tenantRefIndex, func(o client.Object) []string {
+	err := mgr.GetFieldIndexer().IndexField(ctx, &scimv1alpha1.ScimToken{}, tenantRefIndex, func(o client.Object) []string {
 		return []string{o.(*scimv1alpha1.ScimToken).Spec.TenantRef.Name}
 	})
+	if err != nil {
+		return err
+	}
+	return indexWebhooks(ctx, mgr)
 }
 
 // SetupWithManager watches a tenant's own objects (to repair drift), its
 // tokens (to rebuild the token file) and its volume (not owned when retained).
 func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	return watchWebhooks(ctrl.NewControllerManagedBy(mgr)).
 		Named("scimtenant").
 		WithOptions(opts).
 		For(&scimv1alpha1.ScimTenant{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -110,7 +114,7 @@ func CacheOptions() cache.Options {
 	}}
 }
 
-// Options configure both reconcilers.
+// Options configure the reconcilers.
 type Options struct {
 	// DefaultImage is the SCIM server image tenants run unless spec.image is set.
 	DefaultImage string
@@ -118,9 +122,11 @@ type Options struct {
 	Controller   controller.Options
 	// NewToken overrides token generation (tests); nil uses auth.NewToken.
 	NewToken func() (string, error)
+	// Webhooks configures ScimWebhooks and their status poller.
+	Webhooks WebhookOptions
 }
 
-// Setup registers the indexes and both reconcilers with the manager.
+// Setup registers the indexes, the reconcilers and the webhook status poller with the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Controller.UsePriorityQueue == nil {
 		// controller-runtime v0.24.1's priority queue can deadlock on shutdown
@@ -136,6 +142,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	tenants := &TenantReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorderFor("scimtenant-controller"), Clock: opts.Clock, DefaultImage: opts.DefaultImage,
+		WebhookAllowPrivateNetworks: opts.Webhooks.AllowPrivateNetworks,
 	}
 	if err := tenants.SetupWithManager(mgr, opts.Controller); err != nil {
 		return err
@@ -144,5 +151,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorderFor("scimtoken-controller"), Clock: opts.Clock, NewToken: opts.NewToken,
 	}
-	return tokens.SetupWithManager(mgr, opts.Controller)
+	if err := tokens.SetupWithManager(mgr, opts.Controller); err != nil {
+		return err
+	}
+	return setupWebhooks(mgr, opts)
 }

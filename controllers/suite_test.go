@@ -57,8 +57,8 @@ func TestMain(m *testing.M) {
 
 // startManager runs the reconcilers, watching namespace ns only (tests share
 // one API server and must not wait on each other's objects), until the
-// returned stop is called.
-func startManager(t testing.TB, ns string) (stop func()) {
+// returned stop is called. configure may change the Options.
+func startManager(t testing.TB, ns string, configure ...func(*Options)) (stop func()) {
 	t.Helper()
 	cacheOpts := CacheOptions()
 	cacheOpts.DefaultNamespaces = map[string]cache.Config{ns: {}}
@@ -73,13 +73,16 @@ func startManager(t testing.TB, ns string) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Setup(mgr, Options{
+	opts := Options{
 		DefaultImage: "scim-operator:test",
 		Clock:        clk,
 		Controller:   controller.Options{MaxConcurrentReconciles: 4},
 		NewToken:     recordingTokenGenerator,
-	})
-	if err != nil {
+	}
+	for _, c := range configure {
+		c(&opts)
+	}
+	if err = Setup(mgr, opts); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

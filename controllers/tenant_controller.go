@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/controllers/rotation"
 	"github.com/scim-operator/scim-operator/scimserver/filter"
 )
 
@@ -38,6 +39,9 @@ type TenantReconciler struct {
 	Clock    clock.PassiveClock
 	// DefaultImage runs the server when spec.image is empty: the operator's own release.
 	DefaultImage string
+	// WebhookAllowPrivateNetworks lets webhooks deliver to loopback, private
+	// and link-local addresses (flag --webhook-allow-private-networks).
+	WebhookAllowPrivateNetworks bool
 }
 
 // Reconcile brings one ScimTenant to its desired state.
@@ -104,6 +108,13 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 	}
 	file, next := tokenFile(tokens, now)
 	obs.activeTokens = int32(len(file.Tokens))
+	hooks, err := r.webhookObjects(ctx, t, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if hooks.entry != nil {
+		file.Tokens = append(file.Tokens, *hooks.entry)
+	}
 
 	cm, err := desiredConfigMap(t)
 	if err != nil {
@@ -113,14 +124,18 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 	if err != nil {
 		return time.Time{}, err
 	}
-	owned := []client.Object{desiredServiceAccount(t), cm, secret}
+	owned := append([]client.Object{desiredServiceAccount(t), cm, secret}, hooks.objects...)
 	if t.Spec.SQLite() != nil {
 		pvc := desiredDataClaim(t)
 		if err := r.applyOne(ctx, t, pvc, !retainsData(t)); err != nil {
 			return time.Time{}, err
 		}
 	}
-	owned = append(owned, desiredDeployment(t, r.DefaultImage, configHash(cm)), desiredService(t))
+	dep := desiredDeployment(t, r.DefaultImage, configHash(cm))
+	if hooks.entry != nil {
+		mountWebhookFile(t, dep)
+	}
+	owned = append(owned, dep, desiredService(t))
 	if ing := desiredIngress(t); ing != nil {
 		owned = append(owned, ing)
 	} else if err := r.deleteStaleIngress(ctx, t); err != nil {
@@ -131,7 +146,7 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 			return time.Time{}, err
 		}
 	}
-	return next, nil
+	return rotation.Earliest(next, hooks.next), nil
 }
 
 // applyOne applies obj, owned by the tenant when owned is true, and tells the

@@ -75,12 +75,6 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	mgrDone, err := startOperator(ctx, env)
-	if err != nil {
-		return err
-	}
-
-	fmt.Println("Building the SCIM server and starting the local runtime...")
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
@@ -92,6 +86,12 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 	if err != nil {
 		return err
 	}
+	mgrDone, err := startOperator(ctx, env, rt)
+	if err != nil {
+		return err
+	}
+
+	fmt.Println("Building the SCIM server and starting the local runtime...")
 	if err := rt.Start(ctx); err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func writeKubeconfig(env *envtest.Environment, path string) error {
 }
 
 // startOperator runs the operator's manager in-process, as cmd/manager does.
-func startOperator(ctx context.Context, env *testenv.Env) (<-chan error, error) {
+func startOperator(ctx context.Context, env *testenv.Env, rt *localruntime.Runtime) (<-chan error, error) {
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 controllers.NewScheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -145,6 +145,9 @@ func startOperator(ctx context.Context, env *testenv.Env) (<-chan error, error) 
 		// The local runtime runs its own build of the server whatever the image.
 		DefaultImage: "ghcr.io/scim-operator/scim-operator:local",
 		Clock:        clock.RealClock{},
+		// Webhooks deliver to receivers on this machine (the demo's mirror),
+		// and the operator reads delivery status from the local servers.
+		Webhooks: controllers.WebhookOptions{AllowPrivateNetworks: true, ServiceURL: rt.ServiceURL},
 	})
 	if err != nil {
 		return nil, err
