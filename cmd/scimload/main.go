@@ -51,6 +51,8 @@ type options struct {
 	serverPID            int
 	prefix               string
 	serverLogLevel       string
+	webhook              bool
+	webhookBatch         int
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -74,6 +76,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.serverLogLevel, "server-log-level", "info", "with --spawn: the server's --log-level (info logs every request, as in production)")
 	fs.BoolVar(&o.keep, "keep", false, "with --spawn: keep the temp dir (database, server log)")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "without --spawn: pid of the server, to report its peak RSS")
+	fs.BoolVar(&o.webhook, "webhook", false, "with --spawn: deliver the change log to a webhook receiver in this process (verifying signatures) and report the lag when the load ends and how long until it is 0")
+	fs.IntVar(&o.webhookBatch, "webhook-batch", 1, "with --webhook: the webhook's maxBatch")
 	fs.StringVar(&o.prefix, "prefix", "load", "userName / displayName prefix, to run several syncs on one tenant")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -94,6 +98,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.scanConcurrency < 0 || o.scanConcurrency > o.concurrency {
 		return nil, errors.New("--scan-concurrency must be between 0 and --concurrency")
+	}
+	if o.webhook && !o.spawn {
+		return nil, errors.New("--webhook needs --spawn")
 	}
 	if o.spawn == (o.url != "") {
 		return nil, errors.New("pass exactly one of --spawn and --url")
@@ -159,7 +166,7 @@ func run(ctx context.Context, o *options) int {
 	var srv *spawned
 	if o.spawn {
 		var err error
-		srv, err = spawn(ctx, o.serverBin, o.serverLogLevel)
+		srv, err = spawn(ctx, o.serverBin, o.serverLogLevel, o.webhook, o.webhookBatch)
 		if srv != nil {
 			defer srv.stop(o.keep)
 		}
@@ -210,6 +217,12 @@ func run(ctx context.Context, o *options) int {
 			if mem != nil {
 				mem.print()
 			}
+			return 1
+		}
+	}
+	if srv != nil && srv.receiver != nil {
+		if err := srv.receiver.drain(ctx, l.hc, srv.root, srv.tok, start); err != nil {
+			fmt.Fprintln(os.Stderr, "scimload: webhook:", err)
 			return 1
 		}
 	}
