@@ -256,9 +256,13 @@ func (w *worker) deliver(ctx context.Context, l *loop, c *compiled, batch []even
 }
 
 // resumed handles a change of the resume token: a failing webhook retries
-// at once with a fresh retry budget; an expired one resyncs its cursor to
-// the head of the log (the receiver is expected to have reloaded its
-// state from the SCIM API before it was resumed).
+// at once with a fresh retry budget; an expired one continues from the
+// oldest retained event. The receiver re-reads the directory over SCIM
+// after the cursor expired (before or after resuming): every change after
+// that snapshot is still retained and is delivered again, applied
+// idempotently, so nothing is missed whenever the snapshot was taken
+// (continuing from the head instead would lose the changes between the
+// snapshot and the resume).
 func (w *worker) resumed(ctx context.Context, l *loop, c *compiled) {
 	m := w.m
 	l.resume = c.Resume
@@ -266,15 +270,11 @@ func (w *worker) resumed(ctx context.Context, l *loop, c *compiled) {
 	case StateFailing:
 		m.log.Info("Webhook resumed", "webhook", w.name)
 	case StateExpired:
-		head, err := m.o.Events.Head(ctx)
-		if err != nil {
+		if ok, err := m.o.State.SetCursor(ctx, w.name, m.o.Owner, 0, m.o.Clock.Now()); err != nil || !ok {
 			return
 		}
-		if ok, err := m.o.State.SetCursor(ctx, w.name, m.o.Owner, head, m.o.Clock.Now()); err != nil || !ok {
-			return
-		}
-		l.acked, l.stored, l.pending = head, head, nil
-		m.log.Info("Webhook resumed after its cursor expired: continuing from the head of the log", "webhook", w.name, "seq", head)
+		l.acked, l.stored, l.pending = 0, 0, nil
+		m.log.Info("Webhook resumed after its cursor expired: continuing from the oldest retained event", "webhook", w.name)
 	default:
 		return
 	}
