@@ -51,13 +51,13 @@ func (m *Manager) WatchFile(ctx context.Context, path string, interval time.Dura
 	}
 	load()
 	go func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
 		for {
+			t := m.o.Clock.NewTimer(interval)
 			select {
 			case <-ctx.Done():
+				t.Stop()
 				return
-			case <-t.C:
+			case <-t.C():
 				load()
 			}
 		}

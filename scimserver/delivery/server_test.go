@@ -152,6 +152,17 @@ func TestDeliversTheSQLiteChangeLog(t *testing.T) {
 	if rep.Head != 6 || rep.Webhooks[0].Acked != 6 || rep.Webhooks[0].LastDeliveredAt == nil {
 		t.Fatalf("status %+v", rep)
 	}
+	_, metrics := tn.do(http.MethodGet, "/metrics", "", nil)
+	for _, want := range []string{
+		`scim_webhook_delivered_events_total{webhook="crm"} 6`,
+		`scim_webhook_delivered_requests_total{webhook="crm"} 6`,
+		`scim_webhook_lag_events{webhook="crm"} 0`,
+		`scim_webhook_state{state="idle",webhook="crm"} 1`,
+	} {
+		if !bytes.Contains(metrics, []byte(want)) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 // TestStatusEndpointScope: only the status scope reads /v1/webhooks, and
