@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -92,6 +93,9 @@ func TestTenantAdmission(t *testing.T) {
 		{"rate limit ok", "rateLimit: {requestsPerSecond: 50, burst: 100}", ""},
 		{"rate limit burst below rate", "rateLimit: {requestsPerSecond: 50, burst: 10}", "rateLimit.burst must be at least requestsPerSecond"},
 		{"rate limit zero", "rateLimit: {requestsPerSecond: 0}", "should be greater than or equal to 1"},
+		{"events retention ok", "events: {retention: 168h}", ""},
+		{"events retention as metav1 renders it", "events: {retention: 720h0m0s}", ""},
+		{"events retention too short", "events: {retention: 30m}", "events.retention must be at least 1h"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,6 +201,18 @@ func TestDefaults(t *testing.T) {
 	sq := got.Spec.SQLite()
 	if sq == nil || sq.Size == nil || sq.Size.String() != "1Gi" || sq.DeletionPolicy != scimv1alpha1.DeletionPolicyRetain {
 		t.Errorf("storage = %+v, want sqlite 1Gi Retain", got.Spec.Storage)
+	}
+
+	withEvents := object(t, "ScimTenant", "events: {}")
+	if err := env.Client.Create(ctx, withEvents); err != nil {
+		t.Fatal(err)
+	}
+	var ev scimv1alpha1.ScimTenant
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(withEvents), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if r := ev.Spec.Events.Retention; r == nil || r.Duration != 720*time.Hour {
+		t.Errorf("events.retention = %v, want 720h", r)
 	}
 
 	token := object(t, "ScimToken", "tenantRef: {name: acme}")

@@ -47,7 +47,17 @@ type eventReader struct {
 
 func (r eventReader) Read(ctx context.Context, after int64, limit int) ([]eventlog.Event, error) {
 	evs, _, err := r.s.readEvents(ctx, r.base, after, limit)
-	return evs, err
+	if err != nil {
+		return nil, err
+	}
+	out := make([]eventlog.Event, len(evs))
+	for i := range evs {
+		out[i] = evs[i].Event
+		if out[i].Resource, err = encodeJSON(evs[i].Resource); err != nil {
+			return nil, fmt.Errorf("rendering event %d: %w", evs[i].Seq, err)
+		}
+	}
+	return out, nil
 }
 
 func (r eventReader) Head(ctx context.Context) (int64, error) { return r.s.store.EventHead(ctx) }
@@ -69,48 +79,60 @@ func (s *Server) eventBase(r *http.Request) string {
 	return s.basePath
 }
 
+// renderedEvent is an event with its resource rendered but not yet
+// encoded, so that the feed encodes a whole page in one pass. Its Resource
+// takes the place of the embedded (raw) one in JSON.
+type renderedEvent struct {
+	eventlog.Event
+	Resource any `json:"resource,omitempty"`
+}
+
 // readEvents reads and renders one page of the log and the cursor after it.
-func (s *Server) readEvents(ctx context.Context, base string, after int64, limit int) ([]eventlog.Event, int64, error) {
+func (s *Server) readEvents(ctx context.Context, base string, after int64, limit int) ([]renderedEvent, int64, error) {
 	raw, next, err := s.store.ReadEvents(ctx, after, limit)
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]eventlog.Event, len(raw))
+	out := make([]renderedEvent, len(raw))
 	for i := range raw {
-		if out[i], err = s.renderEvent(base, &raw[i]); err != nil {
-			return nil, 0, err
-		}
+		out[i] = s.renderEvent(base, &raw[i])
 	}
 	return out, next, nil
 }
 
-func (s *Server) renderEvent(base string, e *store.Event) (eventlog.Event, error) {
+func (s *Server) renderEvent(base string, e *store.Event) renderedEvent {
 	res := e.Resource
-	var body any
+	var body map[string]any
 	if rt := s.reg.ResourceType(string(res.Kind)); rt != nil {
 		body = s.render(rt, res, view{base: base})
 	} else {
 		// Groups were switched off after these events were written: no
 		// schema renders them any more; publish the stored document.
-		doc := make(map[string]any, len(res.Doc)+1)
+		body = make(map[string]any, len(res.Doc)+1)
 		for k, v := range res.Doc {
-			doc[k] = v
+			body[k] = v
 		}
-		doc["id"] = res.ID
-		body = doc
+		body["id"] = res.ID
 	}
+	return renderedEvent{
+		Event: eventlog.Event{
+			Seq: e.Seq, ID: e.ID, Type: e.Type, Time: e.Time,
+			ResourceType: string(res.Kind), ResourceID: res.ID,
+			Changes: e.Changes, Member: e.Member,
+		},
+		Resource: body,
+	}
+}
+
+// encodeJSON encodes v as the responses do (no HTML escaping).
+func encodeJSON(v any) (json.RawMessage, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(body); err != nil {
-		return eventlog.Event{}, fmt.Errorf("rendering event %d: %w", e.Seq, err)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
 	}
-	return eventlog.Event{
-		Seq: e.Seq, ID: e.ID, Type: e.Type, Time: e.Time,
-		ResourceType: string(res.Kind), ResourceID: res.ID,
-		Resource: bytes.TrimRight(buf.Bytes(), "\n"),
-		Changes:  e.Changes, Member: e.Member,
-	}, nil
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // feedQuery is what GET /v1/events asks for.
@@ -164,7 +186,7 @@ func parseWait(v string) (time.Duration, error) {
 
 // feedPage is the body of GET /v1/events.
 type feedPage struct {
-	Events []eventlog.Event `json:"events"`
+	Events []renderedEvent `json:"events"`
 	// Next is the cursor to pass as after: the last event's seq, or the
 	// cursor asked for when there was none.
 	Next int64 `json:"next"`
@@ -226,9 +248,9 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 // expiredDetail tells a reader whose cursor fell out of the log how to
 // resync without missing a change.
 func expiredDetail(after int64, err error, retention time.Duration, base string) string {
-	return fmt.Sprintf("cursor %d can no longer be continued (%v; events are kept %s). Resync: "+
-		"1) GET %s for the current cursor; 2) read every user and group over SCIM (GET %s/Users and %s/Groups, paged); "+
-		"3) continue with GET %s?after=<that cursor>. Changes made during the snapshot are replayed by the feed, so apply events idempotently.",
+	return fmt.Sprintf("cursor %d can no longer be continued: %v (events are kept %s). Resync: "+
+		"1) GET %s and keep its seq; 2) read every user and group over SCIM (GET %s/Users and %s/Groups, paged); "+
+		"3) continue with GET %s?after=seq. Changes made during the snapshot are replayed by the feed, so apply events idempotently.",
 		after, err, retention, EventsHeadPath, base, base, EventsPath)
 }
 

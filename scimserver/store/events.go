@@ -43,7 +43,8 @@ type EventLog interface {
 	// ctx ends. Commits wake it; it never polls.
 	WaitEvents(ctx context.Context, after int64) error
 	// PruneEvents deletes the events older than before (a prefix of the
-	// log) in small transactions and returns how many it deleted.
+	// log; never the newest event) in small transactions and returns how
+	// many it deleted.
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
 }
 
@@ -136,9 +137,9 @@ func (s *SQLite) committed(w *eventWriter) {
 	}
 }
 
-// eventData is the JSON of the data column.
+// eventData is the JSON of the data column, as read (snapshot writes it).
 type eventData struct {
-	Doc      json.RawMessage   `json:"doc"`
+	Doc      map[string]any    `json:"doc"`
 	Created  int64             `json:"created"`  // Unix nanoseconds
 	Modified int64             `json:"modified"` // Unix nanoseconds
 	Version  int64             `json:"version"`
@@ -552,7 +553,7 @@ func (s *SQLite) ReadEvents(ctx context.Context, after int64, limit int) ([]Even
 		return evs, evs[len(evs)-1].Seq, nil // the common case: one query
 	}
 	if len(evs) > 0 {
-		return nil, 0, fmt.Errorf("%w: events %d to %d were pruned", eventlog.ErrExpired, after+1, evs[0].Seq-1)
+		return nil, 0, expired("events %d to %d were pruned", after+1, evs[0].Seq-1)
 	}
 	h, err := head(ctx, tx.StmtContext(ctx, s.stmts.eventHead))
 	if err != nil {
@@ -560,11 +561,22 @@ func (s *SQLite) ReadEvents(ctx context.Context, after int64, limit int) ([]Even
 	}
 	switch {
 	case after > h:
-		return nil, 0, fmt.Errorf("%w: cursor %d is ahead of the newest event %d (was the database restored?)", eventlog.ErrExpired, after, h)
+		return nil, 0, expired("cursor %d is ahead of the newest event %d (was the database restored from a backup?)", after, h)
 	case after > 0 && after < h:
-		return nil, 0, fmt.Errorf("%w: events %d to %d were pruned", eventlog.ErrExpired, after+1, h)
+		return nil, 0, expired("events %d to %d were pruned", after+1, h)
 	}
 	return nil, h, nil
+}
+
+// cursorError says why a cursor cannot be continued; it is
+// eventlog.ErrExpired.
+type cursorError struct{ msg string }
+
+func (e *cursorError) Error() string        { return e.msg }
+func (e *cursorError) Is(target error) bool { return target == eventlog.ErrExpired }
+
+func expired(format string, args ...any) error {
+	return &cursorError{msg: fmt.Sprintf(format, args...)}
 }
 
 func scanEvents(rows *sql.Rows, limit int) ([]Event, error) {
@@ -580,18 +592,21 @@ func scanEvents(rows *sql.Rows, limit int) ([]Event, error) {
 		if err := rows.Scan(&e.Seq, &e.ID, &typ, &t, &kind, &rid, &data); err != nil {
 			return nil, err
 		}
+		// One decoding pass; numbers stay exact, as in documents read.
 		var d eventData
-		if err := json.Unmarshal(data, &d); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&d); err != nil {
 			return nil, fmt.Errorf("store: event %d: %w", e.Seq, err)
 		}
 		e.Type, e.Time = typ, time.Unix(0, t).UTC()
 		e.Changes, e.Member = d.Changes, d.Member
-		c := cols{id: rid, created: d.Created, modified: d.Modified, version: d.Version}
-		r, err := c.resource(Kind(kind), d.Doc)
-		if err != nil {
-			return nil, err
+		e.Resource = &Resource{
+			Kind: Kind(kind), ID: rid, Doc: d.Doc,
+			Created:      time.Unix(0, d.Created).UTC(),
+			LastModified: time.Unix(0, d.Modified).UTC(),
+			Version:      d.Version,
 		}
-		e.Resource = r
 		evs = append(evs, e)
 	}
 	return evs, rows.Err()
@@ -624,19 +639,42 @@ func (s *SQLite) WaitEvents(ctx context.Context, after int64) error {
 // wait for before writing, to prove a commit wakes them.
 func (s *SQLite) EventWaiters() int { return int(s.events.waiting.Load()) }
 
-// PruneEvents implements EventLog: it deletes every event up to the newest
-// one older than before, pruneBatch per transaction.
+// PruneEvents implements EventLog: it deletes the events older than
+// before, oldest first, pruneBatch per transaction, and always keeps the
+// newest event (its seq is what the next one counts from, so a cursor is
+// never reused). The cut is found by binary search over seq, which is
+// gap-free from the oldest event to the newest; if the clock stepped back
+// between writes, the search still cuts a prefix, a little early or late.
 func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) (int, error) {
 	if s.noEvents {
 		return 0, ErrNoEventLog
 	}
-	var cut sql.NullInt64
-	if err := s.stmts.pruneCut.QueryRowContext(ctx, before.UnixNano()).Scan(&cut); err != nil || !cut.Valid {
+	var lo, hi int64
+	if err := s.stmts.eventRange.QueryRowContext(ctx).Scan(&lo, &hi); err != nil || hi-lo < 1 {
 		return 0, err
 	}
+	old := func(seq int64) (bool, error) {
+		var t int64
+		err := s.stmts.eventTime.QueryRowContext(ctx, seq).Scan(&t)
+		return t < before.UnixNano(), err
+	}
+	// Largest cut in [lo, hi-1] with an old event at it; none if lo is new.
+	cut := lo - 1
+	for l, h := lo, hi-1; l <= h; {
+		mid := l + (h-l)/2
+		isOld, err := old(mid)
+		if err != nil {
+			return 0, fmt.Errorf("store: prune events: %w", err)
+		}
+		if isOld {
+			cut, l = mid, mid+1
+		} else {
+			h = mid - 1
+		}
+	}
 	total := 0
-	for {
-		res, err := s.stmts.pruneEvents.ExecContext(ctx, cut.Int64, pruneBatch)
+	for cut >= lo {
+		res, err := s.stmts.pruneEvents.ExecContext(ctx, cut, pruneBatch)
 		if err != nil {
 			return total, fmt.Errorf("store: prune events: %w", err)
 		}
@@ -649,4 +687,5 @@ func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) (int, error)
 			return total, nil
 		}
 	}
+	return total, nil
 }

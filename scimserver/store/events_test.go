@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -184,32 +185,58 @@ func TestDeleteUserEvents(t *testing.T) {
 	}
 }
 
-// TestPruneRemovesOnlyAPrefix: even with a clock that went backwards,
-// pruning never leaves a hole in the log.
+// TestPruneRemovesOnlyAPrefix: pruning cuts a prefix of the log, never
+// the newest event, even with a clock that went backwards.
 func TestPruneRemovesOnlyAPrefix(t *testing.T) {
-	c := newClock()
-	s, _ := openTest(t, WithClock(c.now))
-	ctx := context.Background()
-	mustCreate(t, s, userRes("u1", "1"))
-	c.advance(time.Hour)
-	mustCreate(t, s, userRes("u2", "2"))
-	c.advance(-2 * time.Hour) // the clock steps back
-	mustCreate(t, s, userRes("u3", "3"))
-	c.advance(3 * time.Hour)
-	mustCreate(t, s, userRes("u4", "4"))
-	// Older than the cut-off: u1 and u3 (seq 1 and 3); the prefix up to 3 goes.
-	n, err := s.PruneEvents(ctx, c.now().Add(-90*time.Minute))
-	if err != nil || n != 3 {
-		t.Fatalf("pruned %d %v, want 3", n, err)
+	tests := []struct {
+		name   string
+		steps  []time.Duration // clock moves before each create
+		cutAgo time.Duration   // prune events older than now - cutAgo
+		left   string
+	}{
+		{"monotonic", []time.Duration{0, time.Hour, time.Hour, time.Hour}, 90 * time.Minute, "u3, u4"},
+		{"all old: the newest stays", []time.Duration{0, time.Hour, time.Hour}, -time.Hour, "u3"},
+		{"none old", []time.Duration{0, time.Minute}, 2 * time.Hour, "u1, u2"},
+		// u3's time is before u2's: the binary search still cuts a prefix.
+		{"clock stepped back", []time.Duration{0, time.Hour, -2 * time.Hour, 3 * time.Hour}, 90 * time.Minute, "u2, u3, u4"},
 	}
-	if got := summary(allEvents(t, s)); got != "user.created u4" {
-		t.Fatalf("left %s", got)
-	}
-	if _, _, err := s.ReadEvents(ctx, 1, 10); !errors.Is(err, eventlog.ErrExpired) {
-		t.Fatalf("after=1: %v", err)
-	}
-	if h, err := s.EventHead(ctx); err != nil || h != 4 {
-		t.Fatalf("head %d %v", h, err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClock()
+			s, _ := openTest(t, WithClock(c.now))
+			ctx := context.Background()
+			for i, d := range tc.steps {
+				c.advance(d)
+				mustCreate(t, s, userRes(fmt.Sprint("u", i+1), fmt.Sprint(i+1)))
+			}
+			if _, err := s.PruneEvents(ctx, c.now().Add(-tc.cutAgo)); err != nil {
+				t.Fatal(err)
+			}
+			evs := allEvents(t, s)
+			var ids []string
+			for i, e := range evs {
+				ids = append(ids, e.Resource.ID)
+				if i > 0 && e.Seq != evs[i-1].Seq+1 {
+					t.Fatalf("hole after pruning: %s", summary(evs))
+				}
+			}
+			if got := strings.Join(ids, ", "); got != tc.left {
+				t.Fatalf("left %s, want %s", got, tc.left)
+			}
+			if h, err := s.EventHead(ctx); err != nil || h != int64(len(tc.steps)) {
+				t.Fatalf("head %d %v", h, err)
+			}
+			if first := evs[0].Seq; first > 2 { // after=first-2 lost event first-1
+				if _, _, err := s.ReadEvents(ctx, first-2, 10); !errors.Is(err, eventlog.ErrExpired) {
+					t.Fatalf("after=%d: %v", first-2, err)
+				}
+			}
+			// The next event continues the sequence.
+			mustCreate(t, s, userRes("next", "next"))
+			if h, _ := s.EventHead(ctx); h != int64(len(tc.steps))+1 {
+				t.Fatalf("head after a new write: %d", h)
+			}
+		})
 	}
 }
 
@@ -263,5 +290,38 @@ func TestWithoutEventLog(t *testing.T) {
 	}
 	if _, _, err := s.ReadEvents(context.Background(), 0, 1); !errors.Is(err, ErrNoEventLog) {
 		t.Fatalf("ReadEvents: %v", err)
+	}
+}
+
+// A database at schema 3 (events with AUTOINCREMENT and a time index) keeps
+// its events through migration 4, and cursors continue.
+func TestMigrationKeepsEvents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scim.db")
+	saved := migrations
+	t.Cleanup(func() { migrations = saved })
+	migrations = saved[:3]
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, userRes("u1", "1"), groupRes("g", "G", "u1"))
+	s.Close()
+
+	migrations = saved
+	s, err = OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustCreate(t, s, userRes("u2", "2"))
+	if got := summary(allEvents(t, s)); got != "user.created u1, group.created g, group.member_added g u1, user.created u2" {
+		t.Fatalf("events after migration: %s", got)
+	}
+	if h, err := s.EventHead(context.Background()); err != nil || h != 4 {
+		t.Fatalf("head %d %v", h, err)
+	}
+	var n int
+	if err := s.w.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'events_time'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("events_time index still there: %d %v", n, err)
 	}
 }

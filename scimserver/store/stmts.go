@@ -19,7 +19,7 @@ type stmts struct {
 	addMember, userExists, removeMember, clear *sql.Stmt
 	// change log (events.go)
 	insertEvent, rawForDelete, deleteRID, groupsOfRID, memberIDs *sql.Stmt
-	readEvents, eventHead, pruneCut, pruneEvents                 *sql.Stmt
+	readEvents, eventHead, eventRange, eventTime, pruneEvents    *sql.Stmt
 	// readers
 	get, members, groupsOf *sql.Stmt
 	lookup                 map[string]*sql.Stmt // by Lookup.Attr
@@ -71,10 +71,11 @@ func (s *stmts) prepare(ctx context.Context, w, r *sql.DB, events bool) error {
 			WHERE m.member_rid = ? ORDER BY g.rid`)
 		s.memberIDs = p(w, `SELECT r.id FROM members m JOIN resources r ON r.rid = m.member_rid
 			WHERE m.group_rid = ? ORDER BY m.member_rid`)
-		// sqlite_sequence keeps the newest seq even when pruning emptied the table.
-		s.eventHead = p(r, `SELECT seq FROM sqlite_sequence WHERE name = 'events'`)
+		// The newest event is never pruned, so max(seq) is the head.
+		s.eventHead = p(r, `SELECT coalesce(max(seq), 0) FROM events`)
 		s.readEvents = p(r, `SELECT seq, id, type, time, kind, resource_id, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`)
-		s.pruneCut = p(r, `SELECT max(seq) FROM events WHERE time < ?`)
+		s.eventRange = p(r, `SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM events`)
+		s.eventTime = p(r, `SELECT time FROM events WHERE seq = ?`)
 		// One batch from the oldest event, never past the cut: the log loses
 		// only a prefix, whatever the clock did between writes.
 		s.pruneEvents = p(w, `DELETE FROM events WHERE seq <= ? AND seq < (SELECT min(seq) FROM events) + ?`)
