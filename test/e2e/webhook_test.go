@@ -4,173 +4,187 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
-	"slices"
-	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
-	"github.com/scim-operator/scim-operator/examples/directory-mirror/mirror"
-	"github.com/scim-operator/scim-operator/localruntime"
 )
 
-// TestWebhookMirrorsTheDirectory runs a full Entra cycle (create, update,
-// token rotation, disable, re-enable, group membership, delete) against a
-// tenant with a ScimWebhook to the example directory mirror, then
-// deprovisions a user by disabling it. At the end the mirror equals the
-// directory read over SCIM, the disable and the delete reached it, and the
-// ScimWebhook reports everything delivered.
-func TestWebhookMirrorsTheDirectory(t *testing.T) {
+// receiver is an application's webhook endpoint: it keeps every request.
+type receiver struct {
+	mu       sync.Mutex
+	requests []delivered
+}
+
+type delivered struct {
+	header http.Header
+	body   []byte
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	rc.requests = append(rc.requests, delivered{r.Header.Clone(), body})
+	rc.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (rc *receiver) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.requests)
+}
+
+// find returns the first request whose body mentions s.
+func (rc *receiver) find(s string) (delivered, bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, d := range rc.requests {
+		if strings.Contains(string(d.body), s) {
+			return d, true
+		}
+	}
+	return delivered{}, false
+}
+
+// TestWebhookDeliveryThroughTheOperator: a ScimWebhook declared as YAML gets
+// a signing secret, the tenant server delivers signed events to the
+// receiver, the operator reads the delivery status back into the
+// ScimWebhook, and a rotation keeps every delivery verifiable with either
+// secret during the grace window.
+func TestWebhookDeliveryThroughTheOperator(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	m, err := localruntime.StartMirror(ctx, k8s, "127.0.0.1:0")
+	ctx := context.Background()
+	rc := &receiver{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	apply(t, "webhook-mirror.yaml")
-	_, port, _ := strings.Cut(m.Addr, ":")
-	wh := &scimv1alpha1.ScimWebhook{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "e2e-hook-mirror"},
+	srv := &http.Server{Handler: rc, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	apply(t, "webhooks.yaml")
+	hook := &scimv1alpha1.ScimWebhook{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "e2e-hooks-mirror"},
 		Spec: scimv1alpha1.ScimWebhookSpec{
-			TenantRef: scimv1alpha1.TenantReference{Name: "e2e-hook"},
-			URL:       "http://localhost:" + port + "/webhook",
+			TenantRef: scimv1alpha1.TenantReference{Name: "e2e-hooks"},
+			URL:       fmt.Sprintf("http://localhost:%d/hook", port),
+			Rotation:  &scimv1alpha1.RotationSpec{GracePeriod: &metav1.Duration{Duration: time.Hour}},
 		},
 	}
-	if err := k8s.Create(ctx, wh); err != nil {
+	if err := k8s.Create(ctx, hook); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = k8s.Delete(context.Background(), wh) })
-	tn := readyTenant(t, "e2e-hook", "e2e-hook-entra-token")
-
-	entraCycle(t, tn, "e2e-hook-entra", true)
-
-	// Deprovisioning that stays: a user disabled and another deleted.
+	tn := readyTenant(t, "e2e-hooks", "e2e-hooks-entra")
 	tok := tn.token(t)
-	leaver := tn.expect(t, tok, http.MethodPost, "/Users", entraUser("leaver."+tn.name+"@contoso.com", "leaver", true), 201).body["id"].(string)
-	gone := tn.expect(t, tok, http.MethodPost, "/Users", entraUser("gone."+tn.name+"@contoso.com", "gone", true), 201).body["id"].(string)
-	tn.expect(t, tok, http.MethodPatch, "/Users/"+leaver, patchOp(op("Replace", "active", "False")), http.StatusOK, http.StatusNoContent)
-	tn.expect(t, tok, http.MethodDelete, "/Users/"+gone, nil, http.StatusNoContent)
 
-	var diff string
-	eventually(t, time.Minute, "mirror equals the directory", func() string {
-		diff = compareMirror(t, tn, tok, m.Dir.Snapshot())
-		return diff
-	})
-	snap := m.Dir.Snapshot()
-	if a := userField(t, snap, leaver, "active"); a != false {
-		t.Fatalf("disabled user in the mirror: active %v, want false", a)
+	signing := func() string {
+		s := &corev1.Secret{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "e2e-hooks-mirror"}, s); err != nil {
+			return ""
+		}
+		return string(s.Data[scimv1alpha1.SecretKeyWebhookSecret])
 	}
-	if _, ok := snap.Users[gone]; ok {
-		t.Fatal("deleted user still in the mirror")
-	}
-	if received, refused := m.Counts(); refused != 0 || received == 0 {
-		t.Fatalf("mirror accepted %d requests and refused %d (bad signatures)", received, refused)
+	// waitDelivered waits for the event about userName and checks its
+	// signatures with the published Standard Webhooks library.
+	waitDelivered := func(userName string, secrets ...string) delivered {
+		t.Helper()
+		var d delivered
+		eventually(t, time.Minute, "delivery of "+userName, func() string {
+			var ok bool
+			if d, ok = rc.find(userName); !ok {
+				return fmt.Sprintf("%d requests, none about %s", rc.count(), userName)
+			}
+			return ""
+		})
+		for i, s := range secrets {
+			wh, err := standardwebhooks.NewWebhook(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := wh.Verify(d.body, d.header); err != nil {
+				t.Errorf("delivery about %s does not verify with secret %d: %v", userName, i, err)
+			}
+		}
+		return d
 	}
 
-	// The operator polls the server's delivery status into the ScimWebhook.
-	eventually(t, time.Minute, "ScimWebhook reports everything delivered", func() string {
-		cur := &scimv1alpha1.ScimWebhook{}
-		if err := k8s.Get(ctx, client.ObjectKeyFromObject(wh), cur); err != nil {
-			return err.Error()
-		}
-		c := meta.FindStatusCondition(cur.Status.Conditions, scimv1alpha1.ConditionReady)
-		if c == nil || c.Status != metav1.ConditionTrue {
-			return "Ready: " + condString(c)
-		}
-		if cur.Status.Lag != 0 || cur.Status.AckedSeq != snap.Seq || cur.Status.LastDeliveredAt == nil {
-			return fmt.Sprintf("lag %d, ackedSeq %d (mirror at %d)", cur.Status.Lag, cur.Status.AckedSeq, snap.Seq)
+	// Create a user: the receiver gets user.created, signed.
+	eventually(t, 30*time.Second, "signing secret issued", func() string {
+		if signing() == "" {
+			return "no secret in Secret e2e-hooks-mirror"
 		}
 		return ""
 	})
-	t.Logf("mirror: %d users, %d groups, %d events applied", len(snap.Users), len(snap.Groups), snap.Seq)
-}
+	first := signing()
+	tn.expect(t, tok, http.MethodPost, "/Users", entraUser("first.hooks@contoso.com", "first", false), 201)
+	d := waitDelivered("first.hooks@contoso.com", first)
+	var ev map[string]any
+	if err := json.Unmarshal(d.body, &ev); err != nil || ev["type"] != "user.created" {
+		t.Fatalf("delivered body is not a user.created event: %v %s", err, d.body)
+	}
 
-// compareMirror returns "" when the mirror holds exactly the directory's
-// users (same SCIM representation, meta.location aside: it depends on the
-// request's host) and groups with the same members; else what differs.
-func compareMirror(t *testing.T, tn *tenant, tok string, snap mirror.Snapshot) string {
-	t.Helper()
-	users := tn.expect(t, tok, http.MethodGet, "/Users?count=1000", nil, 200).body
-	var dirIDs []string
-	for _, u := range asSlice(users["Resources"]) {
-		doc := u.(map[string]any)
-		id := doc["id"].(string)
-		dirIDs = append(dirIDs, id)
-		raw, ok := snap.Users[id]
-		if !ok {
-			return "user " + id + " missing from the mirror"
+	// The operator reads delivery status back from the server.
+	eventually(t, time.Minute, "ScimWebhook status from the server", func() string {
+		cur := &scimv1alpha1.ScimWebhook{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(hook), cur); err != nil {
+			return err.Error()
 		}
-		var mirrored map[string]any
-		if err := json.Unmarshal(raw, &mirrored); err != nil {
-			t.Fatal(err)
+		c := meta.FindStatusCondition(cur.Status.Conditions, scimv1alpha1.ConditionReady)
+		if c == nil || c.Reason != scimv1alpha1.ReasonDelivering || cur.Status.Lag != 0 || cur.Status.AckedSeq < 1 || cur.Status.LastDeliveredAt == nil {
+			return fmt.Sprintf("Ready %s, acked %d, lag %d, lastDeliveredAt %v", condString(c), cur.Status.AckedSeq, cur.Status.Lag, cur.Status.LastDeliveredAt)
 		}
-		if a, b := withoutLocation(doc), withoutLocation(mirrored); a != b {
-			return fmt.Sprintf("user %s differs:\n directory %s\n mirror    %s", id, a, b)
-		}
-	}
-	if len(dirIDs) != len(snap.Users) {
-		return fmt.Sprintf("mirror has %d users, directory %d", len(snap.Users), len(dirIDs))
-	}
-	groups := tn.expect(t, tok, http.MethodGet, "/Groups?count=1000", nil, 200).body
-	n := 0
-	for _, g := range asSlice(groups["Resources"]) {
-		doc := g.(map[string]any)
-		id := doc["id"].(string)
-		n++
-		mg, ok := snap.Groups[id]
-		if !ok {
-			return "group " + id + " missing from the mirror"
-		}
-		var members []string
-		for _, m := range asSlice(doc["members"]) {
-			members = append(members, get(m, "value").(string))
-		}
-		sort.Strings(members)
-		if !slices.Equal(members, mg.Members) && !(len(members) == 0 && len(mg.Members) == 0) {
-			return fmt.Sprintf("group %s members: directory %v, mirror %v", id, members, mg.Members)
-		}
-		var mirrored map[string]any
-		_ = json.Unmarshal(mg.Resource, &mirrored)
-		if mirrored["displayName"] != doc["displayName"] {
-			return fmt.Sprintf("group %s displayName: directory %v, mirror %v", id, doc["displayName"], mirrored["displayName"])
-		}
-	}
-	if n != len(snap.Groups) {
-		return fmt.Sprintf("mirror has %d groups, directory %d", len(snap.Groups), n)
-	}
-	return ""
-}
+		return ""
+	})
 
-func withoutLocation(doc map[string]any) string {
-	c := map[string]any{}
-	for k, v := range doc {
-		c[k] = v
+	// Rotate: during the grace window each delivery verifies with both secrets.
+	cur := &scimv1alpha1.ScimWebhook{}
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(hook), cur); err != nil {
+		t.Fatal(err)
 	}
-	if m, ok := c["meta"].(map[string]any); ok {
-		mc := map[string]any{}
-		for k, v := range m {
-			if k != "location" {
-				mc[k] = v
-			}
+	before := cur.DeepCopy()
+	cur.Annotations = map[string]string{scimv1alpha1.RotateAnnotation: "e2e"}
+	if err := k8s.Patch(ctx, cur, client.MergeFrom(before)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "rotated secret", func() string {
+		if signing() == first || signing() == "" {
+			return "still the first secret"
 		}
-		c["meta"] = mc
+		return ""
+	})
+	second := signing()
+	// The new file reaches the server through the mounted Secret: from then
+	// on every delivery carries both signatures (one new user per attempt).
+	newSigner, err := standardwebhooks.NewWebhook(second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	b, _ := json.Marshal(c)
-	return string(b)
-}
-
-func userField(t *testing.T, snap mirror.Snapshot, id, field string) any {
-	t.Helper()
-	var doc map[string]any
-	if err := json.Unmarshal(snap.Users[id], &doc); err != nil {
-		t.Fatalf("user %s in the mirror: %v", id, err)
-	}
-	return doc[field]
+	attempt := 0
+	eventually(t, time.Minute, "a delivery signed with the rotated secret", func() string {
+		attempt++
+		name := fmt.Sprintf("after-rotation-%d.hooks@contoso.com", attempt)
+		tn.expect(t, tok, http.MethodPost, "/Users", entraUser(name, "r", false), 201)
+		d := waitDelivered(name, first) // the previous secret verifies throughout
+		if err := newSigner.Verify(d.body, d.header); err != nil {
+			return "not yet signed with the new secret: " + err.Error()
+		}
+		if n := len(strings.Fields(d.header.Get("webhook-signature"))); n != 2 {
+			t.Fatalf("%d signatures during the grace window, want 2", n)
+		}
+		return ""
+	})
 }
