@@ -361,3 +361,19 @@ func TestBackoffSchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseOutlastsARequest: a request started just before renewal is due
+// ends (by its timeout) before the lease runs out, so no other replica can
+// send while it is in flight.
+func TestLeaseOutlastsARequest(t *testing.T) {
+	for _, timeout := range []time.Duration{time.Second, 10 * time.Second, 5 * time.Minute} {
+		c, err := compile(hook("x", "http://x", func(w *webhookconfig.Webhook) { w.Timeout = webhookconfig.Duration(timeout) }), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		length := leaseLength(DefaultLeaseDuration, c)
+		if left := length - length/3; left <= timeout {
+			t.Errorf("timeout %s: lease %s leaves %s after the renewal point, not more than the request timeout", timeout, length, left)
+		}
+	}
+}

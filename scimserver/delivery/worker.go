@@ -286,7 +286,8 @@ func (w *worker) resumed(ctx context.Context, l *loop, c *compiled) {
 // the store failed.
 func (w *worker) lease(ctx context.Context, l *loop, now time.Time) bool {
 	m := w.m
-	acked, held, err := m.o.State.AcquireLease(ctx, w.name, m.o.Owner, now, now.Add(m.o.LeaseDuration))
+	length := leaseLength(m.o.LeaseDuration, w.cfg.Load())
+	acked, held, err := m.o.State.AcquireLease(ctx, w.name, m.o.Owner, now, now.Add(length))
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("Delivery lease", "webhook", w.name, "err", err)
@@ -306,8 +307,16 @@ func (w *worker) lease(ctx context.Context, l *loop, now time.Time) bool {
 		l.retryAt, l.attempt, l.failed = time.Time{}, 0, time.Time{}
 		w.update(func(s *status) { s.acked = acked })
 	}
-	l.held, l.renewAt = true, now.Add(m.o.LeaseDuration/3)
+	l.held, l.renewAt = true, now.Add(length/3)
 	return true
+}
+
+// leaseLength is how long a lease is taken for: at least twice the
+// webhook's request timeout, so that a request started before the renewal
+// is due (at a third of the length) ends before the lease could run out
+// and another replica could start sending in parallel.
+func leaseLength(base time.Duration, c *compiled) time.Duration {
+	return max(base, 2*c.Timeout.D())
 }
 
 // persist writes the delivered cursor to the store, at most every
