@@ -145,6 +145,26 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
+// processCPU is the CPU time (user + system) process pid has used, from
+// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s). Unlike
+// throughput it barely moves with the neighbours' load on a shared machine.
+func processCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may contain spaces; fields after it are plain.
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
 func main() {
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -227,6 +247,12 @@ func run(ctx context.Context, o *options) int {
 		}
 	}
 	fmt.Printf("\nwall time %.1f s, load average at end: %s\n\n", time.Since(start).Seconds(), loadavg())
+	if o.serverPID > 0 {
+		if cpu, err := processCPU(o.serverPID); err == nil {
+			n := l.rec.total()
+			fmt.Printf("server CPU time %.1f s (%.0f µs per request, %d requests)\n\n", cpu.Seconds(), float64(cpu.Microseconds())/float64(max(n, 1)), n)
+		}
+	}
 	l.rec.print(os.Stdout)
 	if mem != nil {
 		mem.print()
