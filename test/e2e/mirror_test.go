@@ -55,8 +55,16 @@ func TestWebhookMirrorsTheDirectory(t *testing.T) {
 	tok := tn.token(t)
 	leaver := tn.expect(t, tok, http.MethodPost, "/Users", entraUser("leaver."+tn.name+"@contoso.com", "leaver", true), 201).body["id"].(string)
 	gone := tn.expect(t, tok, http.MethodPost, "/Users", entraUser("gone."+tn.name+"@contoso.com", "gone", true), 201).body["id"].(string)
+	boss := listUserID(t, tn, tok, "boss."+tn.name+"@contoso.com")
+	team := tn.expect(t, tok, http.MethodPost, "/Groups", map[string]any{
+		"schemas":     []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName": "Team " + tn.name,
+	}, 201).body["id"].(string)
+	tn.expect(t, tok, http.MethodPatch, "/Groups/"+team, patchOp(op("Add", "members", []any{
+		map[string]any{"value": boss}, map[string]any{"value": leaver}, map[string]any{"value": gone},
+	})), http.StatusOK, http.StatusNoContent)
 	tn.expect(t, tok, http.MethodPatch, "/Users/"+leaver, patchOp(op("Replace", "active", "False")), http.StatusOK, http.StatusNoContent)
-	tn.expect(t, tok, http.MethodDelete, "/Users/"+gone, nil, http.StatusNoContent)
+	tn.expect(t, tok, http.MethodDelete, "/Users/"+gone, nil, http.StatusNoContent) // also leaves the team
 
 	var diff string
 	eventually(t, time.Minute, "mirror equals the directory", func() string {
@@ -69,6 +77,9 @@ func TestWebhookMirrorsTheDirectory(t *testing.T) {
 	}
 	if _, ok := snap.Users[gone]; ok {
 		t.Fatal("deleted user still in the mirror")
+	}
+	if got := snap.Groups[team].Members; !slices.Equal(got, sortedIDs(boss, leaver)) {
+		t.Fatalf("team members in the mirror: %v, want the boss and the disabled leaver (the deleted user left)", got)
 	}
 	if received, refused := m.Counts(); refused != 0 || received == 0 {
 		t.Fatalf("mirror accepted %d requests and refused %d (bad signatures)", received, refused)
@@ -93,8 +104,8 @@ func TestWebhookMirrorsTheDirectory(t *testing.T) {
 }
 
 // compareMirror returns "" when the mirror holds exactly the directory's
-// users (same SCIM representation, meta.location aside: it depends on the
-// request's host) and groups with the same members; else what differs.
+// users (same SCIM representation, see withoutLocation) and groups with
+// the same members; else what differs.
 func compareMirror(t *testing.T, tn *tenant, tok string, snap mirror.Snapshot) string {
 	t.Helper()
 	users := tn.expect(t, tok, http.MethodGet, "/Users?count=1000", nil, 200).body
@@ -148,10 +159,16 @@ func compareMirror(t *testing.T, tn *tenant, tok string, snap mirror.Snapshot) s
 	return ""
 }
 
+// withoutLocation renders a user for comparison without meta.location
+// (it follows the request's host) and without groups (events never carry
+// a user's groups: membership travels as member events, compared on the
+// groups).
 func withoutLocation(doc map[string]any) string {
 	c := map[string]any{}
 	for k, v := range doc {
-		c[k] = v
+		if k != "groups" {
+			c[k] = v
+		}
 	}
 	if m, ok := c["meta"].(map[string]any); ok {
 		mc := map[string]any{}
@@ -173,4 +190,18 @@ func userField(t *testing.T, snap mirror.Snapshot, id, field string) any {
 		t.Fatalf("user %s in the mirror: %v", id, err)
 	}
 	return doc[field]
+}
+
+func listUserID(t *testing.T, tn *tenant, tok, userName string) string {
+	t.Helper()
+	r := tn.expect(t, tok, http.MethodGet, "/Users?filter="+eqFilter("userName", userName), nil, 200)
+	if listLen(t, r) != 1 {
+		t.Fatalf("user %s: %s", userName, r.raw)
+	}
+	return get(r.body, "Resources", 0, "id").(string)
+}
+
+func sortedIDs(ids ...string) []string {
+	sort.Strings(ids)
+	return ids
 }
