@@ -17,7 +17,7 @@ import (
 )
 
 func TestOrderedDelivery(t *testing.T) {
-	h := newHarness(t, nil, nil, nil, "a")
+	h := newHarness(t, nil, nil, "a")
 	rc := newReceiver(t)
 	h.log.add(30)
 	h.set(true, hook("crm", rc.srv.URL))
@@ -48,13 +48,13 @@ func TestOrderedDelivery(t *testing.T) {
 // timeout, then recovers. Every event arrives, in order, none lost, and
 // no event is sent before the previous one was acknowledged.
 func TestRecoversInOrder(t *testing.T) {
-	h := newHarness(t, nil, nil, nil, "a")
+	h := newHarness(t, nil, nil, "a")
 	rc := newReceiver(t)
 	var mu sync.Mutex
 	var order []int64 // seq of every attempt, in arrival order
-	rc.setRespond(func(n int, r *http.Request) int {
+	rc.setRespond(func(n int, r *http.Request, seq int64) int {
 		mu.Lock()
-		order = append(order, seqOf(r))
+		order = append(order, seq)
 		mu.Unlock()
 		switch {
 		case n >= 3 && n < 6:
@@ -85,19 +85,10 @@ func TestRecoversInOrder(t *testing.T) {
 	}
 }
 
-func seqOf(r *http.Request) int64 {
-	id := r.Header.Get("webhook-id")
-	var n int64
-	for _, c := range strings.TrimPrefix(id, "evt-") {
-		n = n*10 + int64(c-'0')
-	}
-	return n
-}
-
 func TestFilteredTypesAdvanceTheCursor(t *testing.T) {
-	h := newHarness(t, nil, nil, nil, "a")
+	h := newHarness(t, nil, nil, "a")
 	rc := newReceiver(t)
-	h.log.add(30, eventlog.UserCreated, eventlog.UserUpdated, eventlog.GroupMemberAdded)
+	h.log.add(30, eventlog.UserCreated, eventlog.UserUpdated, eventlog.UserDeleted)
 	h.set(true, hook("crm", rc.srv.URL, func(w *webhookconfig.Webhook) {
 		w.EventTypes = []string{eventlog.UserUpdated}
 	}))
@@ -112,7 +103,7 @@ func TestFilteredTypesAdvanceTheCursor(t *testing.T) {
 }
 
 func TestPausedSendsNothingThenContinues(t *testing.T) {
-	h := newHarness(t, nil, nil, nil, "a")
+	h := newHarness(t, nil, nil, "a")
 	rc := newReceiver(t)
 	paused := hook("crm", rc.srv.URL, func(w *webhookconfig.Webhook) { w.Paused = true })
 	h.set(true, paused)
@@ -133,9 +124,9 @@ func TestPausedSendsNothingThenContinues(t *testing.T) {
 // maxRetryDuration (fake clock) makes the webhook failing; it sends nothing
 // more, drops nothing, and delivers everything in order after a resume.
 func TestFailingAfterMaxRetryThenResume(t *testing.T) {
-	h := newHarness(t, nil, nil, nil, "a")
+	h := newHarness(t, nil, nil, "a")
 	rc := newReceiver(t)
-	rc.setRespond(func(int, *http.Request) int { return http.StatusServiceUnavailable })
+	rc.setRespond(func(int, *http.Request, int64) int { return http.StatusServiceUnavailable })
 	h.log.add(3)
 	wh := hook("crm", rc.srv.URL, func(w *webhookconfig.Webhook) {
 		w.MaxRetryDuration = webhookconfig.Duration(time.Hour)
@@ -171,7 +162,7 @@ func TestFailingAfterMaxRetryThenResume(t *testing.T) {
 // TestSecretRotation: during the grace window every request carries one
 // signature per secret, and each secret alone verifies it.
 func TestSecretRotation(t *testing.T) {
-	h := newHarness(t, nil, nil, nil, "a")
+	h := newHarness(t, nil, nil, "a")
 	rc := newReceiver(t)
 	oldS, newS := testSecret(1), testSecret(100)
 	h.set(true, hook("crm", rc.srv.URL))
@@ -202,7 +193,7 @@ func TestSecretRotation(t *testing.T) {
 }
 
 func TestBatching(t *testing.T) {
-	h := newHarness(t, nil, nil, nil, "a")
+	h := newHarness(t, nil, nil, "a")
 	rc := newReceiver(t)
 	h.log.add(25, eventlog.UserCreated, eventlog.UserCreated, eventlog.UserDeleted)
 	h.set(true, hook("crm", rc.srv.URL, func(w *webhookconfig.Webhook) {
@@ -243,7 +234,7 @@ func TestBatching(t *testing.T) {
 // TestRefusesPrivateAddresses: without allowPrivateNetworks a receiver on
 // loopback never gets a request, and the status says why.
 func TestRefusesPrivateAddresses(t *testing.T) {
-	h := newHarness(t, nil, nil, nil, "a")
+	h := newHarness(t, nil, nil, "a")
 	rc := newReceiver(t)
 	h.log.add(1)
 	h.set(false, hook("crm", rc.srv.URL))
@@ -290,8 +281,8 @@ func TestForbiddenAddresses(t *testing.T) {
 // other takes over from the stored cursor.
 func TestOneReplicaDelivers(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
-	a := newHarness(t, nil, nil, clk, "replica-a")
-	b := newHarness(t, a.st, a.log, clk, "replica-b")
+	a := newHarness(t, nil, clk, "replica-a")
+	b := newHarness(t, a.log, clk, "replica-b")
 	rc := newReceiver(t)
 	a.set(true, hook("crm", rc.srv.URL))
 	eventually(t, "a holds the lease", func() bool { return a.status("crm").State == StateIdle }, nil)
@@ -317,18 +308,21 @@ func TestOneReplicaDelivers(t *testing.T) {
 // (nothing is silently skipped); a resume continues from the oldest
 // retained event, so a receiver that re-read the directory misses nothing.
 func TestCursorExpired(t *testing.T) {
-	h := newHarness(t, nil, nil, nil, "a")
+	h := newHarness(t, nil, nil, "a")
 	rc := newReceiver(t)
 	wh := hook("crm", rc.srv.URL, func(w *webhookconfig.Webhook) { w.Paused = true })
 	h.set(true, wh)
-	h.log.add(10)
+	h.log.add(5)
+	h.clock.Step(time.Hour) // events 1..5 are an hour older than 6..10
+	cut := h.clock.Now()
+	h.log.add(5)
 	eventually(t, "paused", func() bool { return h.status("crm").State == StatePaused }, nil)
 	if ok, err := h.st.Ack(context.Background(), "crm", "a", 2, h.clock.Now()); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
 	h.stop()
-	h2 := newHarness(t, h.st, h.log, h.clock, "a")
-	h.log.prune(5)
+	h2 := newHarness(t, h.log, h.clock, "a")
+	h.log.pruneBefore(cut) // the retention took 1..5; the cursor (2) needs 3 next
 	wh.Paused = false
 	h2.set(true, wh)
 	eventually(t, "expired", func() bool { return h2.status("crm").State == StateExpired }, nil)

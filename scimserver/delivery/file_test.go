@@ -49,7 +49,7 @@ func writeMounted(t *testing.T, dir string, f *webhookconfig.File, gen int) {
 // start, re-applied after the kubelet's symlink swap, and an invalid
 // version keeps the webhooks last loaded.
 func TestWatchFileFollowsTheMountedSecret(t *testing.T) {
-	h := newHarness(t, nil, nil, nil, "a")
+	h := newHarness(t, nil, nil, "a")
 	rc := newReceiver(t)
 	dir := t.TempDir()
 	one := &webhookconfig.File{AllowPrivateNetworks: true, Webhooks: []webhookconfig.Webhook{hook("crm", rc.srv.URL)}}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,88 +17,101 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/scim-operator/scim-operator/scimserver/auth"
 	"github.com/scim-operator/scim-operator/scimserver/eventlog"
+	"github.com/scim-operator/scim-operator/scimserver/server"
 	"github.com/scim-operator/scim-operator/scimserver/store"
 	"github.com/scim-operator/scim-operator/scimserver/webhookconfig"
 )
 
-// memLog is an in-memory eventlog.Reader for the delivery loop's unit
-// tests (the SQLite-backed log is exercised by the server tests).
-type memLog struct {
-	mu      sync.Mutex
-	events  []eventlog.Event
-	pruned  int64 // events with Seq <= pruned are gone
-	changed chan struct{}
+// testLog is a tenant's real change log: a SQLite store written through
+// its API (each add is one committed write and one event) and read
+// through the server's renderer, as cmd/scimserver wires delivery.
+type testLog struct {
+	t      *testing.T
+	st     *store.SQLite
+	reader eventlog.Reader
+
+	mu    sync.Mutex
+	n     int      // users created so far
+	live  []string // ids of users not deleted, newest last
+	clock func() time.Time
 }
 
-func newMemLog() *memLog { return &memLog{changed: make(chan struct{})} }
+func newTestLog(t *testing.T, now func() time.Time) *testLog {
+	t.Helper()
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "scim.db"), store.WithClock(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	kr, err := auth.NewStaticKeyring(&auth.TokenFile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Store: st, Keyring: kr, Clock: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testLog{t: t, st: st, reader: srv.Events(), clock: now}
+}
 
-// add appends n events of type typ (cycling through types when empty).
-func (l *memLog) add(n int, types ...string) {
+// add commits n writes, each emitting exactly one event of the next type
+// in types (cycling; user.created when empty): user.created creates a
+// user, user.updated renames the newest live user, user.deleted deletes it.
+func (l *testLog) add(n int, types ...string) {
+	l.t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for range n {
-		seq := int64(len(l.events)) + 1
+	ctx := context.Background()
+	for i := range n {
 		typ := eventlog.UserCreated
 		if len(types) > 0 {
-			typ = types[int(seq-1)%len(types)]
+			typ = types[i%len(types)]
 		}
-		id := fmt.Sprintf("u%d", seq)
-		l.events = append(l.events, eventlog.Event{
-			Seq: seq, ID: fmt.Sprintf("evt-%06d", seq), Type: typ,
-			Time:         time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Second),
-			ResourceType: "User", ResourceID: id,
-			Resource: json.RawMessage(fmt.Sprintf(`{"id":%q,"userName":"%s@example.com"}`, id, id)),
-		})
-	}
-	close(l.changed)
-	l.changed = make(chan struct{})
-}
-
-func (l *memLog) prune(through int64) {
-	l.mu.Lock()
-	l.pruned = through
-	l.mu.Unlock()
-}
-
-func (l *memLog) Read(_ context.Context, after int64, limit int) ([]eventlog.Event, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if after != 0 && after < l.pruned {
-		return nil, eventlog.ErrExpired
-	}
-	from := max(after, l.pruned)
-	var out []eventlog.Event
-	for _, e := range l.events[from:] {
-		if len(out) == limit {
-			break
+		var err error
+		switch typ {
+		case eventlog.UserCreated:
+			l.n++
+			id := fmt.Sprintf("u%06d", l.n)
+			err = l.st.Create(ctx, &store.Resource{Kind: store.User, ID: id, Doc: map[string]any{
+				"userName": id + "@example.com", "active": true, "displayName": "User " + id,
+			}})
+			l.live = append(l.live, id)
+		case eventlog.UserUpdated:
+			id := l.live[len(l.live)-1]
+			_, err = l.st.Update(ctx, store.User, id, func(cur *store.Resource) (map[string]any, []store.MemberOp, error) {
+				doc := maps.Clone(cur.Doc)
+				doc["displayName"] = fmt.Sprintf("User %s renamed %d", id, i)
+				return doc, nil, nil
+			})
+		case eventlog.UserDeleted:
+			id := l.live[len(l.live)-1]
+			l.live = l.live[:len(l.live)-1]
+			err = l.st.Delete(ctx, store.User, id)
+		default:
+			l.t.Fatalf("testLog cannot write a %s event", typ)
 		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
-func (l *memLog) Head(context.Context) (int64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return int64(len(l.events)), nil
-}
-
-func (l *memLog) Wait(ctx context.Context, after int64) error {
-	for {
-		l.mu.Lock()
-		ch, n := l.changed, int64(len(l.events))
-		l.mu.Unlock()
-		if n > after {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ch:
+		if err != nil {
+			l.t.Fatalf("%s: %v", typ, err)
 		}
 	}
 }
+
+// pruneBefore deletes the events written before t (the store keeps the
+// newest event whatever its age).
+func (l *testLog) pruneBefore(t time.Time) {
+	l.t.Helper()
+	if _, err := l.st.PruneEvents(context.Background(), t); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+func (l *testLog) Read(ctx context.Context, after int64, limit int) ([]eventlog.Event, error) {
+	return l.reader.Read(ctx, after, limit)
+}
+func (l *testLog) Head(ctx context.Context) (int64, error)     { return l.reader.Head(ctx) }
+func (l *testLog) Wait(ctx context.Context, after int64) error { return l.reader.Wait(ctx, after) }
 
 // received is one request a receiver accepted.
 type received struct {
@@ -114,7 +128,7 @@ type receiver struct {
 	srv *httptest.Server
 
 	mu       sync.Mutex
-	respond  func(n int, r *http.Request) int // n: attempts so far, from 0
+	respond  func(n int, r *http.Request, seq int64) int // n: attempts so far, from 0; seq of the first event
 	attempts int
 	got      []received
 	arrived  chan struct{}
@@ -129,28 +143,28 @@ func newReceiver(t *testing.T) *receiver {
 
 func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	var evs []eventlog.Event
+	if len(body) > 0 && body[0] == '[' {
+		if err := json.Unmarshal(body, &evs); err != nil {
+			rc.t.Errorf("batch body: %v", err)
+		}
+	} else {
+		var e eventlog.Event
+		if err := json.Unmarshal(body, &e); err != nil {
+			rc.t.Errorf("event body: %v", err)
+		}
+		evs = []eventlog.Event{e}
+	}
 	rc.mu.Lock()
 	n := rc.attempts
 	rc.attempts++
 	respond := rc.respond
 	rc.mu.Unlock()
 	code := http.StatusNoContent
-	if respond != nil {
-		code = respond(n, r)
+	if respond != nil && len(evs) > 0 {
+		code = respond(n, r, evs[0].Seq)
 	}
 	if code >= 200 && code < 300 {
-		var evs []eventlog.Event
-		if len(body) > 0 && body[0] == '[' {
-			if err := json.Unmarshal(body, &evs); err != nil {
-				rc.t.Errorf("batch body: %v", err)
-			}
-		} else {
-			var e eventlog.Event
-			if err := json.Unmarshal(body, &e); err != nil {
-				rc.t.Errorf("event body: %v", err)
-			}
-			evs = []eventlog.Event{e}
-		}
 		rc.mu.Lock()
 		rc.got = append(rc.got, received{id: r.Header.Get("webhook-id"), header: r.Header.Clone(), body: body, events: evs})
 		rc.mu.Unlock()
@@ -165,7 +179,7 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (rc *receiver) setRespond(f func(n int, r *http.Request) int) {
+func (rc *receiver) setRespond(f func(n int, r *http.Request, seq int64) int) {
 	rc.mu.Lock()
 	rc.respond = f
 	rc.mu.Unlock()
@@ -216,34 +230,29 @@ func hook(name, url string, mod ...func(*webhookconfig.Webhook)) webhookconfig.W
 	return w
 }
 
-// harness is a Manager over a memLog and a real SQLite store, with a fake
-// clock and fixed jitter.
+// harness is a Manager over a real change log and its SQLite store, with
+// a fake clock (also the store's, so event times follow it) and fixed
+// jitter.
 type harness struct {
 	t     *testing.T
-	log   *memLog
+	log   *testLog
 	st    *store.SQLite
 	clock *clocktesting.FakeClock
 	m     *Manager
 	stop  func()
 }
 
-func newHarness(t *testing.T, st *store.SQLite, log *memLog, clk *clocktesting.FakeClock, owner string) *harness {
+// newHarness starts a Manager for replica owner; log nil opens a new
+// tenant log, else the replicas share it (and clk must be its clock).
+func newHarness(t *testing.T, log *testLog, clk *clocktesting.FakeClock, owner string) *harness {
 	t.Helper()
-	if st == nil {
-		var err error
-		st, err = store.OpenSQLite(filepath.Join(t.TempDir(), "scim.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close() })
-	}
-	if log == nil {
-		log = newMemLog()
-	}
 	if clk == nil {
 		clk = clocktesting.NewFakeClock(time.Now())
 	}
-	m, err := New(Options{Events: log, State: st, Owner: owner, Clock: clk, Jitter: func() float64 { return 0.5 }})
+	if log == nil {
+		log = newTestLog(t, clk.Now)
+	}
+	m, err := New(Options{Events: log, State: log.st, Owner: owner, Clock: clk, Jitter: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +264,7 @@ func newHarness(t *testing.T, st *store.SQLite, log *memLog, clk *clocktesting.F
 		defer m.mu.Unlock()
 		return m.ctx != nil
 	}, nil)
-	h := &harness{t: t, log: log, st: st, clock: clk, m: m}
+	h := &harness{t: t, log: log, st: log.st, clock: clk, m: m}
 	var once sync.Once
 	h.stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(h.stop)

@@ -35,7 +35,7 @@ func TestSignaturesVerifyWithNodeLibrary(t *testing.T) {
 	}
 
 	// Real clock: the npm library checks the timestamp against now.
-	h := newHarness(t, nil, nil, nil, "a")
+	h := newHarness(t, nil, nil, "a")
 	h.m.o.Clock = clock.RealClock{}
 	rc := newReceiver(t)
 	oldS, newS := testSecret(1), testSecret(100)

@@ -196,7 +196,7 @@ func TestSlowReceiverNeverBlocksSCIM(t *testing.T) {
 	release := make(chan struct{})
 	held := make(chan struct{}, 1)
 	var once sync.Once
-	rc.setRespond(func(n int, r *http.Request) int {
+	rc.setRespond(func(n int, r *http.Request, _ int64) int {
 		if n == 0 {
 			once.Do(func() { held <- struct{}{} })
 			<-release
