@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/scim-operator/scim-operator/scimserver/auth"
-	"github.com/scim-operator/scim-operator/scimserver/server"
 	"github.com/scim-operator/scim-operator/scimserver/store"
 	"github.com/scim-operator/scim-operator/scimserver/webhookconfig"
 )
@@ -30,16 +28,7 @@ func cpuTime() time.Duration {
 // delivering the whole log of benchEvents user.created events.
 func BenchmarkDeliveryThroughput(b *testing.B) {
 	const benchEvents = 5000
-	st, err := store.OpenSQLite(filepath.Join(b.TempDir(), "scim.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	kr, _ := auth.NewStaticKeyring(&auth.TokenFile{})
-	srv, err := server.New(server.Options{Store: st, Keyring: kr})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, srv := newTestServer(b, time.Now, &auth.TokenFile{})
 	ctx := context.Background()
 	for i := range benchEvents {
 		r := &store.Resource{Kind: store.User, ID: fmt.Sprintf("u%06d", i), Doc: map[string]any{

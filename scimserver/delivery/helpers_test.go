@@ -39,13 +39,20 @@ type testLog struct {
 }
 
 func newTestLog(t *testing.T, now func() time.Time) *testLog {
+	st, srv := newTestServer(t, now, &auth.TokenFile{})
+	return &testLog{t: t, st: st, reader: srv.Events(), clock: now}
+}
+
+// newTestServer opens a fresh SQLite store with clock now and a SCIM
+// server over it accepting tokens.
+func newTestServer(t testing.TB, now func() time.Time, tokens *auth.TokenFile) (*store.SQLite, *server.Server) {
 	t.Helper()
 	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "scim.db"), store.WithClock(now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	kr, err := auth.NewStaticKeyring(&auth.TokenFile{})
+	kr, err := auth.NewStaticKeyring(tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +60,7 @@ func newTestLog(t *testing.T, now func() time.Time) *testLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testLog{t: t, st: st, reader: srv.Events(), clock: now}
+	return st, srv
 }
 
 // add commits n writes, each emitting exactly one event of the next type

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -37,22 +36,10 @@ const (
 
 func newTenant(t *testing.T) *tenant {
 	t.Helper()
-	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "scim.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	kr, err := auth.NewStaticKeyring(&auth.TokenFile{Tokens: []auth.TokenEntry{
+	st, srv := newTestServer(t, time.Now, &auth.TokenFile{Tokens: []auth.TokenEntry{
 		{Name: "entra", SHA256: auth.Hash(entraToken), Scopes: []string{auth.ScopeRead, auth.ScopeWrite}},
 		{Name: "scim-operator", SHA256: auth.Hash(statusToken), Scopes: []string{auth.ScopeStatus}},
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Options{Store: st, Keyring: kr})
-	if err != nil {
-		t.Fatal(err)
-	}
 	m, err := New(Options{Events: srv.Events(), State: st, Owner: "replica-0", Registry: srv.Registry()})
 	if err != nil {
 		t.Fatal(err)
