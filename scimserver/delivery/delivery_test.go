@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
@@ -371,5 +373,24 @@ func TestLeaseOutlastsARequest(t *testing.T) {
 		if left := length - length/3; left <= timeout {
 			t.Errorf("timeout %s: lease %s leaves %s after the renewal point, not more than the request timeout", timeout, length, left)
 		}
+	}
+}
+
+// TestLastErrorKeepsAShortPrefix: a failing receiver's body reaches the
+// status only as its first 256 bytes.
+func TestLastErrorKeepsAShortPrefix(t *testing.T) {
+	h := newHarness(t, nil, nil, "a")
+	big := strings.Repeat("x", 10<<10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = io.WriteString(w, "upstream broke: "+big)
+	}))
+	defer srv.Close()
+	h.log.add(1)
+	h.set(true, hook("crm", srv.URL))
+	eventually(t, "failure recorded", func() bool { return h.status("crm").LastError != nil }, nil)
+	e := h.status("crm").LastError
+	if e.Status != http.StatusBadGateway || len(e.Message) != 256 || !strings.HasPrefix(e.Message, "upstream broke: xxx") {
+		t.Fatalf("last error status %d, message of %d bytes %.40q…; want 502 and the body's first 256 bytes", e.Status, len(e.Message), e.Message)
 	}
 }
