@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/scim-operator/scim-operator/scimserver/eventlog"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 	"github.com/scim-operator/scim-operator/scimserver/store"
@@ -256,7 +258,34 @@ func expiredDetail(after int64, err error, retention time.Duration, base string)
 
 // PruneEvents deletes the events older than the tenant's retention.
 func (s *Server) PruneEvents(ctx context.Context) (int, error) {
-	return s.store.PruneEvents(ctx, s.now().Add(-s.cfg.EventRetention()))
+	n, err := s.store.PruneEvents(ctx, s.now().Add(-s.cfg.EventRetention()))
+	s.pruned.Add(float64(n))
+	return n, err
+}
+
+// registerEventMetrics adds the change log's metrics: its head (a reader's
+// lag is head minus its cursor) and the events pruned.
+func (s *Server) registerEventMetrics() error {
+	s.pruned = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "scim_events_pruned_total",
+		Help: "Events deleted from the change log because they were older than the retention.",
+	})
+	head := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "scim_events_head",
+		Help: "Cursor (seq) of the newest event in the change log.",
+	}, func() float64 {
+		h, err := s.store.EventHead(context.Background())
+		if err != nil {
+			return -1
+		}
+		return float64(h)
+	})
+	for _, c := range []prometheus.Collector{s.pruned, head} {
+		if err := s.promReg.Register(c); err != nil {
+			return fmt.Errorf("server: registering change log metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // RunEventPruner prunes expired events now and every interval until ctx

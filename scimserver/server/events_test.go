@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scim-operator/scim-operator/scimserver/auth"
 	"github.com/scim-operator/scim-operator/scimserver/config"
 	"github.com/scim-operator/scim-operator/scimserver/eventlog"
 )
@@ -195,7 +196,7 @@ func TestEventsFromEntraRequests(t *testing.T) {
 			return e.patch("/Users/"+id("alice"), op("Replace", "name.givenName", "Alicia"))
 		}, 200, func() []wantEvent { return nil }},
 		{"PATCH password: path only", func() *resp {
-			return e.patch("/Users/"+id("alice"), op("Replace", "password", "Hunter3-never-in-events"))
+			return e.patch("/Users/"+id("alice"), op("Replace", "Password", "Hunter3-never-in-events"))
 		}, 200, func() []wantEvent {
 			return []wantEvent{{typ: "user.updated", resourceID: id("alice"), changes: map[string]string{"password": ""}}}
 		}},
@@ -426,8 +427,11 @@ func TestEventsFeedAPI(t *testing.T) {
 	e.do(req{method: http.MethodGet, path: "!" + EventsPath, token: strp("")}).want(t, 401)
 	e.do(req{method: http.MethodGet, path: "!" + EventsPath, token: strp(expiredToken)}).want(t, 401)
 	e.do(req{method: http.MethodPost, path: "!" + EventsPath}).want(t, 405)
-	if m := e.get("/metrics"); !strings.Contains(string(m.raw), `resource="events"`) {
-		t.Fatalf("feed requests are not in the metrics")
+	m := string(e.get("/metrics").raw)
+	for _, want := range []string{`resource="events"`, "scim_events_head 5", "scim_events_pruned_total 0"} {
+		if !strings.Contains(m, want) {
+			t.Fatalf("metrics lack %s", want)
+		}
 	}
 }
 
@@ -620,4 +624,26 @@ func FuzzParseFeedQuery(f *testing.F) {
 			t.Fatalf("%q parsed out of bounds: %+v", raw, fq)
 		}
 	})
+}
+
+// The feed reads: a token without the read scope is refused with 403.
+func TestEventsFeedNeedsReadScope(t *testing.T) {
+	const writeOnly = "scim_test_write_only"
+	e := newEnv(t, func(o *Options) {
+		k, err := auth.NewStaticKeyring(&auth.TokenFile{Tokens: []auth.TokenEntry{
+			{Name: "reader", SHA256: auth.Hash(readToken), Scopes: []string{auth.ScopeRead}},
+			{Name: "writer", SHA256: auth.Hash(writeOnly), Scopes: []string{auth.ScopeWrite}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Keyring = k
+	})
+	for _, path := range []string{EventsPath, EventsHeadPath} {
+		r := e.do(req{method: http.MethodGet, path: "!" + path, token: strp(writeOnly)}).want(t, http.StatusForbidden)
+		if d, _ := r.json["detail"].(string); !strings.Contains(d, "read scope") {
+			t.Fatalf("403 detail %q", d)
+		}
+		e.do(req{method: http.MethodGet, path: "!" + path, token: strp(readToken)}).want(t, http.StatusOK)
+	}
 }

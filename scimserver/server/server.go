@@ -81,6 +81,7 @@ type Server struct {
 	extBase  string // from ExternalURL; empty means derive per request
 	required []requiredAttr
 	handler  http.Handler
+	pruned   prometheus.Counter // events pruned from the change log
 	// webhooks serves GET /v1/webhooks; set by ServeWebhookStatus.
 	webhooks atomic.Pointer[http.Handler]
 }
@@ -154,6 +155,9 @@ func New(o Options) (*Server, error) {
 		if !errors.As(err, &are) {
 			return nil, fmt.Errorf("server: registering keyring metrics: %w", err)
 		}
+	}
+	if err := s.registerEventMetrics(); err != nil {
+		return nil, err
 	}
 	s.handler = s.observe(http.HandlerFunc(s.route))
 	return s, nil

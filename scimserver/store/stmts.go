@@ -17,7 +17,7 @@ type stmts struct {
 	// writer
 	insert, forUpdate, update, deleteRes       *sql.Stmt
 	addMember, userExists, removeMember, clear *sql.Stmt
-	// change log (events.go)
+	// change log (eventwrite.go, eventread.go)
 	insertEvent, rawForDelete, deleteRID, groupsOfRID, memberIDs *sql.Stmt
 	readEvents, eventHead, eventRange, eventTime, pruneEvents    *sql.Stmt
 	// readers
