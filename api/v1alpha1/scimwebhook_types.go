@@ -167,9 +167,10 @@ type ScimWebhookStatus struct {
 	// that the event type filter skipped).
 	// +optional
 	AckedSeq int64 `json:"ackedSeq,omitempty"`
-	// lag is how many events wait for delivery.
+	// lag is how many events wait for delivery; absent until the server
+	// first reports the webhook.
 	// +optional
-	Lag int64 `json:"lag,omitempty"`
+	Lag *int64 `json:"lag,omitempty"`
 	// lastDeliveredAt is when the receiver last acknowledged a delivery.
 	// +optional
 	LastDeliveredAt *metav1.Time `json:"lastDeliveredAt,omitempty"`
