@@ -386,7 +386,12 @@ func TestWebhookSecretConflict(t *testing.T) {
 	wh := newWebhook(ns, "clash", "acme")
 	wh.Spec.SecretName = "taken"
 	mustCreate(t, wh)
-	st := webhookCondition(t, ns, "clash", "Ready", "False", scimv1alpha1.ReasonSecretConflict)
+	webhookCondition(t, ns, "clash", "Ready", "False", scimv1alpha1.ReasonSecretConflict)
+	// The status poller (its server is unreachable here) must not replace the verdict.
+	st := webhookCondition(t, ns, "clash", "StatusReported", "False", scimv1alpha1.ReasonServerUnreachable)
+	if err := wantCondition(st.Status.Conditions, "Ready", "False", scimv1alpha1.ReasonSecretConflict); err != nil {
+		t.Fatal(err)
+	}
 	if msg := conditionOf(st.Status.Conditions, "Ready").Message; !strings.Contains(msg, "Secret taken exists and is not managed by the operator") {
 		t.Errorf("conflict message %q does not say what to do", msg)
 	}

@@ -183,7 +183,9 @@ func (p *WebhookStatusPoller) Apply(ctx context.Context, target deliverystatus.T
 			applyDeliveryReport(wh, rep.Find(wh.Name), at)
 			wh.Status.StatusObservedAt = before.Status.StatusObservedAt
 		}
-		setDeliveryConditions(wh)
+		if !needsUser(wh) {
+			setDeliveryConditions(wh)
+		}
 		if equality.Semantic.DeepEqual(before.Status, wh.Status) {
 			continue // an unchanged report costs no write
 		}
