@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -460,7 +459,7 @@ func TestWebhookStatusFromServer(t *testing.T) {
 
 	// Delivering: acknowledged cursor, lag and last delivery in status.
 	st := webhookCondition(t, ns, "crm", "Ready", "True", scimv1alpha1.ReasonDelivering)
-	if st.Status.AckedSeq != 5 || ptr.Deref(st.Status.Lag, -1) != 2 || st.Status.State != "delivering" || st.Status.StatusObservedAt == nil ||
+	if st.Status.AckedSeq != 5 || st.Status.Lag != 2 || st.Status.State != "delivering" || st.Status.StatusObservedAt == nil ||
 		!st.Status.LastDeliveredAt.Time.Equal(time.Date(2026, 11, 1, 11, 59, 0, 0, time.UTC)) {
 		t.Fatalf("status after a delivering report: %s", toJSON(st.Status))
 	}
@@ -480,8 +479,8 @@ func TestWebhookStatusFromServer(t *testing.T) {
 			t.Errorf("DeliveryFailing message %q lacks %q", msg, want)
 		}
 	}
-	if e := st.Status.LastError; e == nil || e.Status != 503 || ptr.Deref(st.Status.Lag, -1) != 4 {
-		t.Errorf("lastError %+v lag %v", e, st.Status.Lag)
+	if e := st.Status.LastError; e == nil || e.Status != 503 || st.Status.Lag != 4 {
+		t.Errorf("lastError %+v lag %d", e, st.Status.Lag)
 	}
 
 	// Expired: the resync steps.
@@ -496,7 +495,7 @@ func TestWebhookStatusFromServer(t *testing.T) {
 	// The server cannot be read: the last status stays, and status says so.
 	fake.set(func(f *statusServer) { f.down = true })
 	st = webhookCondition(t, ns, "crm", "StatusReported", "False", scimv1alpha1.ReasonServerUnreachable)
-	if st.Status.AckedSeq != 5 || ptr.Deref(st.Status.Lag, -1) != 895 || st.Status.State != "expired" {
+	if st.Status.AckedSeq != 5 || st.Status.Lag != 895 || st.Status.State != "expired" {
 		t.Errorf("last reported status lost: %s", toJSON(st.Status))
 	}
 	if err := wantCondition(st.Status.Conditions, "Ready", "False", scimv1alpha1.ReasonCursorExpired); err != nil {

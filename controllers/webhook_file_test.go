@@ -120,7 +120,7 @@ func TestDeliveryConditions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			wh := &scimv1alpha1.ScimWebhook{ObjectMeta: metav1.ObjectMeta{Name: "wh"}, Spec: scimv1alpha1.ScimWebhookSpec{URL: "https://x.example.com", Paused: tc.paused}}
-			wh.Status.State, wh.Status.AckedSeq, wh.Status.Lag, wh.Status.LastDeliveredAt = tc.state, 7, ptr.To[int64](0), at
+			wh.Status.State, wh.Status.AckedSeq, wh.Status.Lag, wh.Status.LastDeliveredAt = tc.state, 7, 0, at
 			if tc.observed {
 				wh.Status.StatusObservedAt = at
 			}

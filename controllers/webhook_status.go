@@ -7,7 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -30,8 +29,8 @@ func init() {
 }
 
 func recordWebhookMetrics(wh *scimv1alpha1.ScimWebhook) {
-	if lag := wh.Status.Lag; lag != nil {
-		webhookLag.WithLabelValues(wh.Namespace, wh.Name).Set(float64(*lag))
+	if wh.Status.StatusObservedAt != nil {
+		webhookLag.WithLabelValues(wh.Namespace, wh.Name).Set(float64(wh.Status.Lag))
 	}
 }
 
@@ -57,11 +56,11 @@ func applyDeliveryReport(wh *scimv1alpha1.ScimWebhook, entry *deliverystatus.Web
 		Message: "the tenant server reported delivery status", ObservedGeneration: wh.Generation,
 	})
 	if entry == nil {
-		st.State, st.AckedSeq, st.Lag = "", 0, nil
+		st.State, st.AckedSeq, st.Lag = "", 0, 0
 		st.LastDeliveredAt, st.LastAttemptAt, st.FailingSince, st.LastError = nil, nil, nil, nil
 		return
 	}
-	st.State, st.AckedSeq, st.Lag = entry.State, entry.Acked, ptr.To(entry.Lag)
+	st.State, st.AckedSeq, st.Lag = entry.State, entry.Acked, entry.Lag
 	st.LastDeliveredAt, st.LastAttemptAt, st.FailingSince = metaTime(entry.LastDeliveredAt), metaTime(entry.LastAttemptAt), metaTime(entry.FailingSince)
 	st.LastError = nil
 	if e := entry.LastError; e != nil {
@@ -114,7 +113,7 @@ func setDeliveryConditions(wh *scimv1alpha1.ScimWebhook) {
 		setWebhookReady(wh, metav1.ConditionUnknown, scimv1alpha1.ReasonAwaitingServer,
 			"signing secret "+st.Fingerprint+" is in Secret "+st.SecretName+"; waiting for the tenant server to report this webhook's delivery")
 	default:
-		msg := fmt.Sprintf("delivering to %s: acknowledged up to cursor %d, %d event(s) waiting", wh.Spec.URL, st.AckedSeq, ptr.Deref(st.Lag, 0))
+		msg := fmt.Sprintf("delivering to %s: acknowledged up to cursor %d, %d event(s) waiting", wh.Spec.URL, st.AckedSeq, st.Lag)
 		if st.LastDeliveredAt != nil {
 			msg += ", last delivered " + st.LastDeliveredAt.UTC().Format(time.RFC3339)
 		}
@@ -131,7 +130,7 @@ func failingMessage(wh *scimv1alpha1.ScimWebhook) string {
 	if st.FailingSince != nil {
 		msg += " since " + st.FailingSince.UTC().Format(time.RFC3339)
 	}
-	msg += fmt.Sprintf(" for longer than maxRetryDuration; %d event(s) wait, none dropped", ptr.Deref(st.Lag, 0))
+	msg += fmt.Sprintf(" for longer than maxRetryDuration; %d event(s) wait, none dropped", st.Lag)
 	if e := st.LastError; e != nil {
 		msg += "; last error: " + describeDeliveryError(e)
 	}

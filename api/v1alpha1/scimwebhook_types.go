@@ -167,10 +167,10 @@ type ScimWebhookStatus struct {
 	// that the event type filter skipped).
 	// +optional
 	AckedSeq int64 `json:"ackedSeq,omitempty"`
-	// lag is how many events wait for delivery; absent until the server
-	// first reports the webhook.
+	// lag is how many events wait for delivery (always written, so that the
+	// LAG column shows 0 rather than nothing once the receiver caught up).
 	// +optional
-	Lag *int64 `json:"lag,omitempty"`
+	Lag int64 `json:"lag"`
 	// lastDeliveredAt is when the receiver last acknowledged a delivery.
 	// +optional
 	LastDeliveredAt *metav1.Time `json:"lastDeliveredAt,omitempty"`

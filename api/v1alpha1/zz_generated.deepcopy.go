@@ -638,11 +638,6 @@ func (in *ScimWebhookStatus) DeepCopyInto(out *ScimWebhookStatus) {
 		in, out := &in.PreviousValidUntil, &out.PreviousValidUntil
 		*out = (*in).DeepCopy()
 	}
-	if in.Lag != nil {
-		in, out := &in.Lag, &out.Lag
-		*out = new(int64)
-		**out = **in
-	}
 	if in.LastDeliveredAt != nil {
 		in, out := &in.LastDeliveredAt, &out.LastDeliveredAt
 		*out = (*in).DeepCopy()
