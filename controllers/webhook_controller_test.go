@@ -321,15 +321,17 @@ func TestWebhookFileFollowsSpec(t *testing.T) {
 	})
 	webhookCondition(t, ns, "audit", "Ready", "Unknown", scimv1alpha1.ReasonAwaitingServer)
 
-	// The last webhook goes: no file, no operator token, no mount.
+	// The last webhook goes: an empty file, no operator token, no mount.
 	if err := k8s.Delete(context.Background(), wh); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, func() error {
-		for _, name := range []string{"acme-scim-webhooks", "acme-scim-operator"} {
-			if err := get(t, &corev1.Secret{}, ns, name); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("Secret %s: %v, want it deleted", name, err)
-			}
+		f, err := webhookFileOf(t, ns, "acme")
+		if err != nil {
+			return err
+		}
+		if len(f.Webhooks) != 0 {
+			return fmt.Errorf("the file still has %d webhooks", len(f.Webhooks))
 		}
 		dep := &appsv1.Deployment{}
 		if err := get(t, dep, ns, "acme-scim"); err != nil {
@@ -338,12 +340,12 @@ func TestWebhookFileFollowsSpec(t *testing.T) {
 		if hasMount(dep.Spec.Template.Spec.Containers[0].VolumeMounts, "webhooks", "/etc/scim/webhooks") {
 			return fmt.Errorf("webhook file still mounted")
 		}
-		f, err := tokenFileOf(t, ns, "acme")
+		tf, err := tokenFileOf(t, ns, "acme")
 		if err != nil {
 			return err
 		}
-		if len(f.Tokens) != 0 {
-			return fmt.Errorf("token file still holds %s", toJSON(f.Tokens))
+		if len(tf.Tokens) != 0 {
+			return fmt.Errorf("token file still holds %s", toJSON(tf.Tokens))
 		}
 		return nil
 	})
