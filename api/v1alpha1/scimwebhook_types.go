@@ -183,8 +183,9 @@ type ScimWebhookStatus struct {
 	// lastError is the last failed attempt.
 	// +optional
 	LastError *WebhookDeliveryError `json:"lastError,omitempty"`
-	// statusObservedAt is when the operator last read the delivery status
-	// from the tenant server.
+	// statusObservedAt is when the operator read the delivery status shown
+	// here from the tenant server. Reports that change nothing are not
+	// written, so an older time with StatusReported=True means "unchanged since".
 	// +optional
 	StatusObservedAt *metav1.Time `json:"statusObservedAt,omitempty"`
 
