@@ -468,6 +468,18 @@ func TestWebhookStatusFromServer(t *testing.T) {
 	if err := wantCondition(st.Status.Conditions, "StatusReported", "True", scimv1alpha1.ReasonReported); err != nil {
 		t.Fatal(err)
 	}
+	// The same report, polled again and again (every 100 ms here), costs no write.
+	rv := st.ResourceVersion
+	consistently(t, time.Second, func() error {
+		cur := &scimv1alpha1.ScimWebhook{}
+		if err := get(t, cur, ns, "crm"); err != nil {
+			return err
+		}
+		if cur.ResourceVersion != rv {
+			return fmt.Errorf("an unchanged report rewrote the status: %s", toJSON(cur.Status))
+		}
+		return nil
+	})
 
 	// Failing: the last status code and how to resume.
 	fake.set(func(f *statusServer) {
