@@ -557,3 +557,29 @@ func assertNoSigningSecretOutside(t *testing.T, ns string) {
 		t.Fatal("no events or no secrets: the check would be vacuous")
 	}
 }
+
+// A URL that passes admission but not Go's URL parser (a space in the host)
+// is reported on the webhook and kept out of the file the server reads.
+func TestWebhookUnparsableURL(t *testing.T) {
+	ns := namespace(t)
+	defer startWebhookManager(t, ns, "")()
+	mustCreate(t, newTenant(ns, "acme"))
+	good := newWebhook(ns, "good", "acme")
+	mustCreate(t, good)
+	bad := newWebhook(ns, "bad", "acme")
+	bad.Spec.URL = "https://exa mple.com/hook"
+	mustCreate(t, bad)
+	st := webhookCondition(t, ns, "bad", "Ready", "False", scimv1alpha1.ReasonInvalidSpec)
+	if msg := conditionOf(st.Status.Conditions, "Ready").Message; !strings.Contains(msg, "spec.url") {
+		t.Errorf("InvalidSpec message %q does not name the field", msg)
+	}
+	webhookStatus(t, ns, "good", 1)
+	signingSecrets(t, ns, "acme", "good", string(secretData(t, ns, "good")[scimv1alpha1.SecretKeyWebhookSecret]))
+	f, err := webhookFileOf(t, ns, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Webhooks) != 1 {
+		t.Fatalf("file has %d webhooks, want only the parsable one", len(f.Webhooks))
+	}
+}
