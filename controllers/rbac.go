@@ -1,6 +1,5 @@
 // Package controllers reconciles ScimTenants into running SCIM services and
-// ScimTokens into rotating bearer tokens, ScimWebhooks into signing secrets
-// and webhook files.
+// ScimTokens into rotating bearer tokens.
 package controllers
 
 // The manager's permissions, least privilege: it reads the custom resources,
@@ -8,9 +7,9 @@ package controllers
 // needs no access to pods, and none to Secrets beyond the ones it writes (the
 // cache only holds Secrets labelled as managed by the operator).
 //
-// +kubebuilder:rbac:groups=scim.operator.dev,resources=scimtenants;scimtokens;scimwebhooks,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=scim.operator.dev,resources=scimtenants/status;scimtokens/status;scimwebhooks/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=scim.operator.dev,resources=scimtenants/finalizers;scimtokens/finalizers;scimwebhooks/finalizers,verbs=update
+// +kubebuilder:rbac:groups=scim.operator.dev,resources=scimtenants;scimtokens,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=scim.operator.dev,resources=scimtenants/status;scimtokens/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=scim.operator.dev,resources=scimtenants/finalizers;scimtokens/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps;services;serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete

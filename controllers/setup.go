@@ -29,13 +29,9 @@ const tenantRefIndex = "spec.tenantRef.name"
 
 // IndexFields registers the cache indexes the reconcilers list by.
 func IndexFields(ctx context.Context, mgr ctrl.Manager) error {
-	err := mgr.GetFieldIndexer().IndexField(ctx, &scimv1alpha1.ScimToken{}, tenantRefIndex, func(o client.Object) []string {
+	return mgr.GetFieldIndexer().IndexField(ctx, &scimv1alpha1.ScimToken{}, tenantRefIndex, func(o client.Object) []string {
 		return []string{o.(*scimv1alpha1.ScimToken).Spec.TenantRef.Name}
 	})
-	if err != nil {
-		return err
-	}
-	return indexWebhooks(ctx, mgr)
 }
 
 // SetupWithManager watches a tenant's own objects (to repair drift), its
@@ -142,8 +138,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	tenants := &TenantReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorderFor("scimtenant-controller"), Clock: opts.Clock, DefaultImage: opts.DefaultImage,
-		WebhookAllowPrivateNetworks: opts.Webhooks.AllowPrivateNetworks,
 	}
+	tenants.WebhookAllowPrivateNetworks = opts.Webhooks.AllowPrivateNetworks
 	if err := tenants.SetupWithManager(mgr, opts.Controller); err != nil {
 		return err
 	}

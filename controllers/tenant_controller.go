@@ -31,6 +31,10 @@ import (
 // account, configuration, token file, volume, Deployment, Service, Ingress,
 // and a status with the Tenant URL.
 type TenantReconciler struct {
+	// WebhookAllowPrivateNetworks lets webhooks deliver to loopback, private
+	// and link-local addresses (flag --webhook-allow-private-networks).
+	WebhookAllowPrivateNetworks bool
+
 	Client client.Client
 	// Reader bypasses the cache, which holds only the operator's Secrets.
 	Reader   client.Reader
@@ -39,9 +43,6 @@ type TenantReconciler struct {
 	Clock    clock.PassiveClock
 	// DefaultImage runs the server when spec.image is empty: the operator's own release.
 	DefaultImage string
-	// WebhookAllowPrivateNetworks lets webhooks deliver to loopback, private
-	// and link-local addresses (flag --webhook-allow-private-networks).
-	WebhookAllowPrivateNetworks bool
 }
 
 // Reconcile brings one ScimTenant to its desired state.
@@ -131,17 +132,16 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 			return time.Time{}, err
 		}
 	}
-	dep := desiredDeployment(t, r.DefaultImage, configHash(cm))
-	if hooks.entry != nil {
-		mountWebhookFile(t, dep)
-	}
-	owned = append(owned, dep, desiredService(t))
+	owned = append(owned, desiredDeployment(t, r.DefaultImage, configHash(cm)), desiredService(t))
 	if ing := desiredIngress(t); ing != nil {
 		owned = append(owned, ing)
 	} else if err := r.deleteStaleIngress(ctx, t); err != nil {
 		return time.Time{}, err
 	}
 	for _, obj := range owned {
+		if dep, ok := obj.(*appsv1.Deployment); ok && hooks.entry != nil {
+			mountWebhookFile(t, dep)
+		}
 		if err := r.applyOne(ctx, t, obj, true); err != nil {
 			return time.Time{}, err
 		}

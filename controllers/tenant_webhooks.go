@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/scimserver/auth"
@@ -39,8 +38,9 @@ type tenantWebhooks struct {
 
 // webhookObjects renders the tenant's webhook file and the operator's status
 // token. A tenant without webhooks gets neither: its server runs without a
-// webhook file and its token file is as before; Secrets left from earlier
-// webhooks are deleted, so no signing secret outlives its webhook.
+// webhook file and its token file is as before. A webhook file left from
+// earlier webhooks is emptied, so no signing secret outlives its webhook
+// (owned objects go with the tenant; the operator deletes nothing itself).
 func (r *TenantReconciler) webhookObjects(ctx context.Context, t *scimv1alpha1.ScimTenant, now time.Time) (*tenantWebhooks, error) {
 	var list scimv1alpha1.ScimWebhookList
 	if err := r.Client.List(ctx, &list, client.InNamespace(t.Namespace), client.MatchingFields{webhookTenantRefIndex: t.Name}); err != nil {
@@ -48,12 +48,15 @@ func (r *TenantReconciler) webhookObjects(ctx context.Context, t *scimv1alpha1.S
 	}
 	hooks := slices.DeleteFunc(list.Items, func(wh scimv1alpha1.ScimWebhook) bool { return !wh.DeletionTimestamp.IsZero() })
 	if len(hooks) == 0 {
-		for _, name := range []string{webhookFileSecret(t), operatorTokenSecret(t)} {
-			if err := r.deleteOwnedSecret(ctx, t, name); err != nil {
-				return nil, err
-			}
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: webhookFileSecret(t)}, &corev1.Secret{})
+		if apierrors.IsNotFound(err) {
+			return &tenantWebhooks{}, nil
 		}
-		return &tenantWebhooks{}, nil
+		if err != nil {
+			return nil, err
+		}
+		empty, err := desiredWebhookFileSecret(t, &webhookconfig.File{})
+		return &tenantWebhooks{objects: []client.Object{empty}}, err
 	}
 	secrets := map[string]*corev1.Secret{}
 	for i := range hooks {
@@ -66,14 +69,9 @@ func (r *TenantReconciler) webhookObjects(ctx context.Context, t *scimv1alpha1.S
 		}
 	}
 	file, next := webhookFile(hooks, secrets, r.WebhookAllowPrivateNetworks, now)
-	raw, err := file.Marshal()
+	fileSecret, err := desiredWebhookFileSecret(t, file)
 	if err != nil {
 		return nil, err
-	}
-	fileSecret := &corev1.Secret{
-		ObjectMeta: objectMeta(t, webhookFileSecret(t)),
-		Type:       corev1.SecretTypeOpaque,
-		Data:       map[string][]byte{webhookconfig.FileName: raw},
 	}
 	token, err := r.operatorToken(ctx, t)
 	if err != nil {
@@ -107,17 +105,16 @@ func (r *TenantReconciler) operatorToken(ctx context.Context, t *scimv1alpha1.Sc
 	return auth.NewToken()
 }
 
-func (r *TenantReconciler) deleteOwnedSecret(ctx context.Context, t *scimv1alpha1.ScimTenant, name string) error {
-	s := &corev1.Secret{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: name}, s)
-	if apierrors.IsNotFound(err) || (err == nil && !metav1.IsControlledBy(s, t)) {
-		return nil
-	}
+func desiredWebhookFileSecret(t *scimv1alpha1.ScimTenant, file *webhookconfig.File) (*corev1.Secret, error) {
+	raw, err := file.Marshal()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	log.FromContext(ctx).Info("Deleting Secret", "name", name, "reason", "the tenant has no ScimWebhook")
-	return client.IgnoreNotFound(r.Client.Delete(ctx, s))
+	return &corev1.Secret{
+		ObjectMeta: objectMeta(t, webhookFileSecret(t)),
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{webhookconfig.FileName: raw},
+	}, nil
 }
 
 // webhookFile computes the tenant's webhook file at now from its webhooks and

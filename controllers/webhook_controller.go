@@ -163,8 +163,13 @@ func (r *WebhookReconciler) rotate(ctx context.Context, wh *scimv1alpha1.ScimWeb
 	if tl.PreviousHash == "" || auth.Hash(previous) != tl.PreviousHash {
 		previous = ""
 	}
-	if err := r.apply(ctx, wh, desiredWebhookSecret(wh, tenant, tl, current, previous)); err != nil {
-		return webhookTimeline(&wh.Status), err
+	desired := desiredWebhookSecret(wh, tenant, tl, current, previous)
+	// Writing an unchanged Secret is not only wasted: from a cache that has
+	// not seen its deletion yet, server-side apply would resurrect it.
+	if !secretUpToDate(s, desired) {
+		if err := r.apply(ctx, wh, desired); err != nil {
+			return webhookTimeline(&wh.Status), err
+		}
 	}
 	r.announce(ctx, wh, tl, reason, expired)
 	return tl, nil
@@ -228,7 +233,10 @@ func (r *WebhookReconciler) patchStatus(ctx context.Context, before, wh *scimv1a
 	if equality.Semantic.DeepEqual(before.Status, wh.Status) {
 		return nil
 	}
-	return client.IgnoreNotFound(r.Client.Status().Patch(ctx, wh, client.MergeFrom(before)))
+	// Optimistic lock: a reconcile that started from a stale cached status
+	// (one that has not seen its own last issue yet) must not record a
+	// second timeline over the first; it retries from the current one.
+	return client.IgnoreNotFound(r.Client.Status().Patch(ctx, wh, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})))
 }
 
 // desiredWebhookSecret holds the current signing secret, the previous one
@@ -275,4 +283,29 @@ func setWebhookTimeline(st *scimv1alpha1.ScimWebhookStatus, t rotation.Timeline)
 	st.IssuedAt, st.NextRotationAt = t.IssuedAt, t.NextRotationAt
 	st.PreviousHash, st.PreviousFingerprint = t.PreviousHash, t.PreviousFingerprint
 	st.PreviousValidUntil, st.LastRotateRequest = t.PreviousValidUntil, t.LastRotateRequest
+}
+
+// secretUpToDate reports whether the existing Secret already holds exactly
+// the desired data, and the desired labels and annotations.
+func secretUpToDate(existing, desired *corev1.Secret) bool {
+	if existing.UID == "" || len(existing.Data) != len(desired.Data) {
+		return false
+	}
+	for k, v := range desired.Data {
+		if string(existing.Data[k]) != string(v) {
+			return false
+		}
+	}
+	_, hasPrevious := existing.Annotations[AnnotationPreviousValidUntil]
+	if _, want := desired.Annotations[AnnotationPreviousValidUntil]; hasPrevious != want {
+		return false
+	}
+	for _, m := range [][2]map[string]string{{existing.Labels, desired.Labels}, {existing.Annotations, desired.Annotations}} {
+		for k, v := range m[1] {
+			if m[0][k] != v {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -321,15 +321,17 @@ func TestWebhookFileFollowsSpec(t *testing.T) {
 	})
 	webhookCondition(t, ns, "audit", "Ready", "Unknown", scimv1alpha1.ReasonAwaitingServer)
 
-	// The last webhook goes: no file, no operator token, no mount.
+	// The last webhook goes: an empty file, no operator token, no mount.
 	if err := k8s.Delete(context.Background(), wh); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, func() error {
-		for _, name := range []string{"acme-scim-webhooks", "acme-scim-operator"} {
-			if err := get(t, &corev1.Secret{}, ns, name); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("Secret %s: %v, want it deleted", name, err)
-			}
+		f, err := webhookFileOf(t, ns, "acme")
+		if err != nil {
+			return err
+		}
+		if len(f.Webhooks) != 0 {
+			return fmt.Errorf("the file still has %d webhooks", len(f.Webhooks))
 		}
 		dep := &appsv1.Deployment{}
 		if err := get(t, dep, ns, "acme-scim"); err != nil {
@@ -338,12 +340,12 @@ func TestWebhookFileFollowsSpec(t *testing.T) {
 		if hasMount(dep.Spec.Template.Spec.Containers[0].VolumeMounts, "webhooks", "/etc/scim/webhooks") {
 			return fmt.Errorf("webhook file still mounted")
 		}
-		f, err := tokenFileOf(t, ns, "acme")
+		tf, err := tokenFileOf(t, ns, "acme")
 		if err != nil {
 			return err
 		}
-		if len(f.Tokens) != 0 {
-			return fmt.Errorf("token file still holds %s", toJSON(f.Tokens))
+		if len(tf.Tokens) != 0 {
+			return fmt.Errorf("token file still holds %s", toJSON(tf.Tokens))
 		}
 		return nil
 	})
@@ -385,7 +387,12 @@ func TestWebhookSecretConflict(t *testing.T) {
 	wh := newWebhook(ns, "clash", "acme")
 	wh.Spec.SecretName = "taken"
 	mustCreate(t, wh)
-	st := webhookCondition(t, ns, "clash", "Ready", "False", scimv1alpha1.ReasonSecretConflict)
+	webhookCondition(t, ns, "clash", "Ready", "False", scimv1alpha1.ReasonSecretConflict)
+	// The status poller (its server is unreachable here) must not replace the verdict.
+	st := webhookCondition(t, ns, "clash", "StatusReported", "False", scimv1alpha1.ReasonServerUnreachable)
+	if err := wantCondition(st.Status.Conditions, "Ready", "False", scimv1alpha1.ReasonSecretConflict); err != nil {
+		t.Fatal(err)
+	}
 	if msg := conditionOf(st.Status.Conditions, "Ready").Message; !strings.Contains(msg, "Secret taken exists and is not managed by the operator") {
 		t.Errorf("conflict message %q does not say what to do", msg)
 	}
@@ -461,6 +468,18 @@ func TestWebhookStatusFromServer(t *testing.T) {
 	if err := wantCondition(st.Status.Conditions, "StatusReported", "True", scimv1alpha1.ReasonReported); err != nil {
 		t.Fatal(err)
 	}
+	// The same report, polled again and again (every 100 ms here), costs no write.
+	rv := st.ResourceVersion
+	consistently(t, time.Second, func() error {
+		cur := &scimv1alpha1.ScimWebhook{}
+		if err := get(t, cur, ns, "crm"); err != nil {
+			return err
+		}
+		if cur.ResourceVersion != rv {
+			return fmt.Errorf("an unchanged report rewrote the status: %s", toJSON(cur.Status))
+		}
+		return nil
+	})
 
 	// Failing: the last status code and how to resume.
 	fake.set(func(f *statusServer) {
@@ -536,5 +555,31 @@ func assertNoSigningSecretOutside(t *testing.T, ns string) {
 	}
 	if len(events.Items) == 0 || len(issuedSecrets) == 0 {
 		t.Fatal("no events or no secrets: the check would be vacuous")
+	}
+}
+
+// A URL that passes admission but not Go's URL parser (a space in the host)
+// is reported on the webhook and kept out of the file the server reads.
+func TestWebhookUnparsableURL(t *testing.T) {
+	ns := namespace(t)
+	defer startWebhookManager(t, ns, "")()
+	mustCreate(t, newTenant(ns, "acme"))
+	good := newWebhook(ns, "good", "acme")
+	mustCreate(t, good)
+	bad := newWebhook(ns, "bad", "acme")
+	bad.Spec.URL = "https://exa mple.com/hook"
+	mustCreate(t, bad)
+	st := webhookCondition(t, ns, "bad", "Ready", "False", scimv1alpha1.ReasonInvalidSpec)
+	if msg := conditionOf(st.Status.Conditions, "Ready").Message; !strings.Contains(msg, "spec.url") {
+		t.Errorf("InvalidSpec message %q does not name the field", msg)
+	}
+	webhookStatus(t, ns, "good", 1)
+	signingSecrets(t, ns, "acme", "good", string(secretData(t, ns, "good")[scimv1alpha1.SecretKeyWebhookSecret]))
+	f, err := webhookFileOf(t, ns, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Webhooks) != 1 {
+		t.Fatalf("file has %d webhooks, want only the parsable one", len(f.Webhooks))
 	}
 }

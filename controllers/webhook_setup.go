@@ -22,6 +22,14 @@ import (
 	"github.com/scim-operator/scim-operator/controllers/deliverystatus"
 )
 
+// The webhook controller and the status poller read ScimWebhooks through the
+// cache only (list, watch) and write nothing but their status (patch); the
+// Secrets they read and write are covered by the tenant's permissions.
+//
+// +kubebuilder:rbac:groups=scim.operator.dev,resources=scimwebhooks,verbs=list;watch
+// +kubebuilder:rbac:groups=scim.operator.dev,resources=scimwebhooks/status,verbs=patch
+// +kubebuilder:rbac:groups=scim.operator.dev,resources=scimwebhooks/finalizers,verbs=update
+
 // webhookTenantRefIndex indexes ScimWebhooks by the tenant they belong to.
 const webhookTenantRefIndex = "spec.tenantRef.name"
 
@@ -60,6 +68,9 @@ func indexWebhooks(ctx context.Context, mgr ctrl.Manager) error {
 
 // setupWebhooks registers the webhook reconciler and the status poller.
 func setupWebhooks(mgr ctrl.Manager, opts Options) error {
+	if err := indexWebhooks(context.Background(), mgr); err != nil {
+		return err
+	}
 	poller := &WebhookStatusPoller{Client: mgr.GetClient(), ServiceURL: opts.Webhooks.ServiceURL}
 	p := &deliverystatus.Poller{
 		Targets: poller.Targets, Apply: poller.Apply,
@@ -183,7 +194,9 @@ func (p *WebhookStatusPoller) Apply(ctx context.Context, target deliverystatus.T
 			applyDeliveryReport(wh, rep.Find(wh.Name), at)
 			wh.Status.StatusObservedAt = before.Status.StatusObservedAt
 		}
-		setDeliveryConditions(wh)
+		if !needsUser(wh) {
+			setDeliveryConditions(wh)
+		}
 		if equality.Semantic.DeepEqual(before.Status, wh.Status) {
 			continue // an unchanged report costs no write
 		}

@@ -83,6 +83,14 @@ func markStatusUnreachable(wh *scimv1alpha1.ScimWebhook, err error) {
 	})
 }
 
+// needsUser reports whether Ready says the webhook cannot work until a user
+// acts on its spec or its Secret (the reconciler's verdicts): delivery
+// reports must not paper over that.
+func needsUser(wh *scimv1alpha1.ScimWebhook) bool {
+	c := meta.FindStatusCondition(wh.Status.Conditions, scimv1alpha1.ConditionReady)
+	return c != nil && (c.Reason == scimv1alpha1.ReasonTenantNotFound || c.Reason == scimv1alpha1.ReasonSecretConflict || c.Reason == scimv1alpha1.ReasonInvalidSpec)
+}
+
 // setDeliveryConditions derives Ready from the spec and the last reported
 // delivery state. Every message says what to do.
 func setDeliveryConditions(wh *scimv1alpha1.ScimWebhook) {

@@ -167,9 +167,10 @@ type ScimWebhookStatus struct {
 	// that the event type filter skipped).
 	// +optional
 	AckedSeq int64 `json:"ackedSeq,omitempty"`
-	// lag is how many events wait for delivery.
+	// lag is how many events wait for delivery (always written, so that the
+	// LAG column shows 0 rather than nothing once the receiver caught up).
 	// +optional
-	Lag int64 `json:"lag,omitempty"`
+	Lag int64 `json:"lag"`
 	// lastDeliveredAt is when the receiver last acknowledged a delivery.
 	// +optional
 	LastDeliveredAt *metav1.Time `json:"lastDeliveredAt,omitempty"`
@@ -182,8 +183,9 @@ type ScimWebhookStatus struct {
 	// lastError is the last failed attempt.
 	// +optional
 	LastError *WebhookDeliveryError `json:"lastError,omitempty"`
-	// statusObservedAt is when the operator last read the delivery status
-	// from the tenant server.
+	// statusObservedAt is when the operator read the delivery status shown
+	// here from the tenant server. Reports that change nothing are not
+	// written, so an older time with StatusReported=True means "unchanged since".
 	// +optional
 	StatusObservedAt *metav1.Time `json:"statusObservedAt,omitempty"`
 

@@ -22,7 +22,7 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr, namespaces, serverImage string
-		leaderElect, secureMetrics, webhookPrivate      bool
+		leaderElect, secureMetrics                      bool
 		concurrency                                     int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the metrics endpoint; 0 disables it.")
@@ -32,7 +32,7 @@ func main() {
 	flag.StringVar(&namespaces, "namespaces", os.Getenv("WATCH_NAMESPACES"), "Comma-separated namespaces to watch (env WATCH_NAMESPACES); empty watches all.")
 	flag.StringVar(&serverImage, "scim-server-image", envOr("SCIM_SERVER_IMAGE", "ghcr.io/scim-operator/scim-operator:latest"), "Image tenants run unless spec.image says otherwise (env SCIM_SERVER_IMAGE).")
 	flag.IntVar(&concurrency, "concurrency", 4, "Reconciles run in parallel per controller.")
-	flag.BoolVar(&webhookPrivate, "webhook-allow-private-networks", false, "Let ScimWebhooks deliver to loopback, private, link-local and cloud metadata addresses (local runs and tests only).")
+	webhookPrivate := flag.Bool("webhook-allow-private-networks", false, "Let ScimWebhooks deliver to loopback, private, link-local and cloud metadata addresses (local runs and tests only).")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -58,7 +58,7 @@ func main() {
 		DefaultImage: serverImage,
 		Clock:        clock.RealClock{},
 		Controller:   controller.Options{MaxConcurrentReconciles: concurrency},
-		Webhooks:     controllers.WebhookOptions{AllowPrivateNetworks: webhookPrivate},
+		Webhooks:     controllers.WebhookOptions{AllowPrivateNetworks: *webhookPrivate},
 	}); err != nil {
 		log.Error(err, "Unable to set up controllers")
 		os.Exit(1)

@@ -186,3 +186,32 @@ func TestPollerStartTickAndTrigger(t *testing.T) {
 	default:
 	}
 }
+
+// BenchmarkPollerRound200 is one status round over 200 tenants (one local
+// server answering the documented report), DefaultConcurrency in flight.
+func BenchmarkPollerRound200(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(report))
+	}))
+	defer srv.Close()
+	targets := make([]Target, 200)
+	for i := range targets {
+		targets[i] = Target{Key: fmt.Sprintf("ns/t%d", i), URL: srv.URL, Token: "tok"}
+	}
+	var failed atomic.Int64
+	p := &Poller{
+		Targets: func(context.Context) ([]Target, error) { return targets, nil },
+		Apply: func(_ context.Context, _ Target, _ *Report, err error, _ time.Time) {
+			if err != nil {
+				failed.Add(1)
+			}
+		},
+		HTTP: srv.Client(),
+	}
+	for b.Loop() {
+		p.Round(context.Background(), nil)
+	}
+	if failed.Load() != 0 {
+		b.Fatalf("%d polls failed", failed.Load())
+	}
+}
