@@ -102,6 +102,13 @@ func TestFilteredTypesAdvanceTheCursor(t *testing.T) {
 	if got := rc.seqs(); !slices.Equal(got, want) {
 		t.Fatalf("delivered %v, want only the user.updated events %v", got, want)
 	}
+	// Only unwanted events after that: the cursor (and lag) still move.
+	h.log.add(1, eventlog.UserCreated)
+	h.log.add(1, eventlog.UserDeleted)
+	eventually(t, "cursor past unwanted events", func() bool { s := h.status("crm"); return s.Acked == 32 && s.Lag == 0 }, nil)
+	if n := len(rc.seqs()); n != len(want) {
+		t.Fatalf("unwanted events were sent: %d requests", n)
+	}
 }
 
 func TestPausedSendsNothingThenContinues(t *testing.T) {

@@ -159,6 +159,7 @@ func (w *worker) run() {
 		batch, through := pick(c, l.pending)
 		if len(batch) == 0 {
 			l.advance(through) // filtered out: nothing to send
+			w.update(func(s *status) { s.acked = through })
 			w.persist(ctx, &l, false)
 			continue
 		}
