@@ -18,6 +18,8 @@ KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 KUBECTL ?= kubectl
 # DEMO_PORT is the local ingress port of make demo (localrun --ingress-address 127.0.0.1:$(DEMO_PORT)).
 DEMO_PORT ?= 8480
+# DEMO_MIRROR_PORT is where make demo runs the example webhook consumer (localrun --mirror-address).
+DEMO_MIRROR_PORT ?= 8490
 
 ##@ General
 
@@ -78,9 +80,10 @@ run: manifests generate ## Run the manager against the cluster of the current ku
 # (which the local runtime builds at start) while the control plane builds:
 # on a first run the three builds overlap instead of running one after the other.
 .PHONY: demo
-demo: ## Run everything locally: control plane, operator, local runtime, sample tenant and token (DEMO_PORT=8480).
-	@if (exec 3<>/dev/tcp/127.0.0.1/$(DEMO_PORT)) 2>/dev/null; then \
-		echo "make demo: 127.0.0.1:$(DEMO_PORT) is already in use (another make demo?): stop it, or run make demo DEMO_PORT=$$(( $(DEMO_PORT) + 1 ))" >&2; exit 1; fi
+demo: ## Run everything locally: control plane, operator, local runtime, sample tenant and token (DEMO_PORT=8480, DEMO_MIRROR_PORT=8490).
+	@for v in DEMO_PORT=$(DEMO_PORT) DEMO_MIRROR_PORT=$(DEMO_MIRROR_PORT); do \
+		if (exec 3<>/dev/tcp/127.0.0.1/$${v#*=}) 2>/dev/null; then \
+		echo "make demo: 127.0.0.1:$${v#*=} is already in use (another make demo?): stop it, or run make demo $${v%%=*}=$$(( $${v#*=} + 100 ))" >&2; exit 1; fi; done
 	@mkdir -p $(LOCALBIN)
 	@start=$$(date +%s); \
 	( go build -o $(LOCALBIN)/localrun ./cmd/localrun && go build -o /dev/null ./cmd/scimserver ) & builds=$$!; \
@@ -88,7 +91,8 @@ demo: ## Run everything locally: control plane, operator, local runtime, sample 
 	else assets=$$(KUBERNETES_VERSION=$(KUBERNETES_VERSION) hack/envtest/build.sh) || { kill $$builds 2>/dev/null; exit 1; }; fi; \
 	wait $$builds; \
 	echo "make demo: builds done in $$(( $$(date +%s) - start ))s"; \
-	KUBEBUILDER_ASSETS="$$assets" exec $(LOCALBIN)/localrun --samples config/samples --ingress-address 127.0.0.1:$(DEMO_PORT)
+	KUBEBUILDER_ASSETS="$$assets" exec $(LOCALBIN)/localrun --samples config/samples \
+		--ingress-address 127.0.0.1:$(DEMO_PORT) --mirror-address 127.0.0.1:$(DEMO_MIRROR_PORT)
 
 .PHONY: docker-build
 docker-build: ## Build the image (needs a Docker engine).

@@ -137,34 +137,3 @@ func TestTokenFile(t *testing.T) {
 		t.Errorf("default scopes %v, want read and write", s)
 	}
 }
-
-func TestGracePeriodDefault(t *testing.T) {
-	d := func(s string) *metav1.Duration {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &metav1.Duration{Duration: v}
-	}
-	cases := []struct {
-		name     string
-		rotation *scimv1alpha1.RotationSpec
-		want     time.Duration
-	}{
-		{"no rotation: 24h", nil, 24 * time.Hour},
-		{"on demand only: 24h", &scimv1alpha1.RotationSpec{}, 24 * time.Hour},
-		{"long interval: 24h", &scimv1alpha1.RotationSpec{Interval: d("720h")}, 24 * time.Hour},
-		{"interval 1h: capped at the interval", &scimv1alpha1.RotationSpec{Interval: d("1h")}, time.Hour},
-		{"interval exactly 24h", &scimv1alpha1.RotationSpec{Interval: d("24h")}, 24 * time.Hour},
-		{"explicit grace wins", &scimv1alpha1.RotationSpec{Interval: d("1h"), GracePeriod: d("10m")}, 10 * time.Minute},
-		{"explicit zero grace", &scimv1alpha1.RotationSpec{GracePeriod: d("0s")}, 0},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			tok := &scimv1alpha1.ScimToken{Spec: scimv1alpha1.ScimTokenSpec{Rotation: tc.rotation}}
-			if got := gracePeriod(tok); got != tc.want {
-				t.Errorf("gracePeriod = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}

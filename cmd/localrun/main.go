@@ -29,20 +29,21 @@ import (
 )
 
 func main() {
-	var samples, stateDir, ingressAddr string
+	var samples, stateDir, ingressAddr, mirrorAddr string
 	flag.StringVar(&samples, "samples", "config/samples", "Directory of YAML to apply once the operator runs (kustomization.yaml is skipped).")
 	flag.StringVar(&stateDir, "state-dir", ".local", "Where the kubeconfig, logs, pods' files and retained volumes go.")
 	flag.StringVar(&ingressAddr, "ingress-address", "127.0.0.1:8480", "Address of the local ingress controller that serves every tenant's Ingress (make demo DEMO_PORT=8481 sets 127.0.0.1:8481). Checked before anything starts.")
+	flag.StringVar(&mirrorAddr, "mirror-address", localruntime.MirrorAddress, "Address of the example webhook consumer (examples/directory-mirror) the sample ScimWebhook delivers to; empty: none.")
 	flag.Parse()
 
 	ctx := ctrl.SetupSignalHandler()
-	if err := run(ctx, samples, stateDir, ingressAddr); err != nil {
+	if err := run(ctx, samples, stateDir, ingressAddr, mirrorAddr); err != nil {
 		fmt.Fprintln(os.Stderr, "localrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
+func run(ctx context.Context, samples, stateDir, ingressAddr, mirrorAddr string) error {
 	stateDir, err := filepath.Abs(stateDir)
 	if err != nil {
 		return err
@@ -65,9 +66,17 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 	// control plane and the operator started.
 	ingress, err := net.Listen("tcp", ingressAddr)
 	if err != nil {
-		return portBusy(ingressAddr, err)
+		return portBusy(ingressAddr, "DEMO_PORT", "--ingress-address", err)
 	}
 	defer ingress.Close()
+	if mirrorAddr != "" {
+		// The mirror starts later, from an address; check it is free now.
+		ln, err := net.Listen("tcp", mirrorAddr)
+		if err != nil {
+			return portBusy(mirrorAddr, "DEMO_MIRROR_PORT", "--mirror-address", err)
+		}
+		ln.Close()
+	}
 
 	fmt.Println("Starting kube-apiserver and etcd...")
 	env, err := testenv.Start()
@@ -86,12 +95,6 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	mgrDone, err := startOperator(ctx, env)
-	if err != nil {
-		return err
-	}
-
-	fmt.Println("Building the SCIM server and starting the local runtime...")
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
@@ -103,6 +106,12 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 	if err != nil {
 		return err
 	}
+	mgrDone, err := startOperator(ctx, env, rt)
+	if err != nil {
+		return err
+	}
+
+	fmt.Println("Building the SCIM server and starting the local runtime...")
 	if err := rt.Start(ctx); err != nil {
 		return err
 	}
@@ -112,6 +121,13 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 		_ = rt.Wait()
 		<-mgrDone
 	}()
+
+	var mirror *localruntime.Mirror
+	if mirrorAddr != "" {
+		if mirror, err = localruntime.StartMirror(ctx, env.Client, mirrorAddr); err != nil {
+			return fmt.Errorf("starting the directory mirror on %s: %w (use --mirror-address)", mirrorAddr, err)
+		}
+	}
 
 	fmt.Printf("Applying %s...\n", samples)
 	if _, err := localruntime.CreateObjects(ctx, env.Client, samples); err != nil {
@@ -124,7 +140,11 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 	for i := range tenants {
 		tenants[i].locate(rt)
 	}
-	printSummary(os.Stdout, tenants, rt.IngressAddr(), serverVersion(env), kubeconfig, logPath)
+	mirrorAt := ""
+	if mirror != nil {
+		mirrorAt = mirror.Addr
+	}
+	printSummary(os.Stdout, tenants, rt.IngressAddr(), mirrorAt, serverVersion(env), kubeconfig, logPath)
 
 	<-ctx.Done()
 	fmt.Println("\nStopping: SCIM servers, operator, control plane...")
@@ -144,18 +164,19 @@ func serverVersion(env *testenv.Env) string {
 	return v.GitVersion
 }
 
-// portBusy says what to do when the ingress address cannot be bound.
-func portBusy(addr string, err error) error {
+// portBusy says what to do when addr, set by make's variable and
+// localrun's flag, cannot be bound.
+func portBusy(addr, makeVar, flagName string, err error) error {
 	host, port, splitErr := net.SplitHostPort(addr)
 	if splitErr != nil {
-		return fmt.Errorf("--ingress-address %s: %w", addr, err)
+		return fmt.Errorf("%s %s: %w", flagName, addr, err)
 	}
-	next := 8481
-	if p, convErr := strconv.Atoi(port); convErr == nil && p > 0 && p < 65535 {
-		next = p + 1
+	next := 18480
+	if p, convErr := strconv.Atoi(port); convErr == nil && p > 0 && p < 65435 {
+		next = p + 100
 	}
-	return fmt.Errorf("cannot listen on %s (%w): is another make demo running? Stop it, or pick a free port: make demo DEMO_PORT=%d (localrun --ingress-address %s)",
-		addr, err, next, net.JoinHostPort(host, strconv.Itoa(next)))
+	return fmt.Errorf("cannot listen on %s (%w): is another make demo running? Stop it, or pick a free port: make demo %s=%d (localrun %s %s)",
+		addr, err, makeVar, next, flagName, net.JoinHostPort(host, strconv.Itoa(next)))
 }
 
 // writeKubeconfig gives the user (kubectl) an admin of the local control plane.
@@ -172,7 +193,7 @@ func writeKubeconfig(env *envtest.Environment, path string) error {
 }
 
 // startOperator runs the operator's manager in-process, as cmd/manager does.
-func startOperator(ctx context.Context, env *testenv.Env) (<-chan error, error) {
+func startOperator(ctx context.Context, env *testenv.Env, rt *localruntime.Runtime) (<-chan error, error) {
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 controllers.NewScheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -186,6 +207,9 @@ func startOperator(ctx context.Context, env *testenv.Env) (<-chan error, error) 
 		// The local runtime runs its own build of the server whatever the image.
 		DefaultImage: "ghcr.io/scim-operator/scim-operator:local",
 		Clock:        clock.RealClock{},
+		// Webhooks deliver to receivers on this machine (the demo's mirror),
+		// and the operator reads delivery status from the local servers.
+		Webhooks: controllers.WebhookOptions{AllowPrivateNetworks: true, ServiceURL: rt.ServiceURL},
 	})
 	if err != nil {
 		return nil, err

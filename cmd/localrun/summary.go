@@ -134,7 +134,8 @@ func collect(ctx context.Context, c client.Client) ([]tenantInfo, string, error)
 
 // printSummary tells the user how to reach each tenant as Entra would, and
 // where the local run differs from a cluster (plain http, no Pods).
-func printSummary(w io.Writer, infos []tenantInfo, ingressAddr, serverVersion, kubeconfig, logPath string) {
+// mirrorAddr is the example webhook consumer's address, "" when none runs.
+func printSummary(w io.Writer, infos []tenantInfo, ingressAddr, mirrorAddr, serverVersion, kubeconfig, logPath string) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "scim-operator is running locally: kube-apiserver, etcd, the operator and the local runtime.")
 	firstToken := ""
@@ -185,6 +186,12 @@ func printSummary(w io.Writer, infos []tenantInfo, ingressAddr, serverVersion, k
 		fmt.Fprintf(&b, " -H 'Authorization: Bearer %s'", tok.token)
 		fmt.Fprintf(&b, " '%s/Users?filter=userName+eq+%%22%s%%22'", local, uuid.NewString())
 		fmt.Fprintln(w, b.String())
+	}
+	if mirrorAddr != "" {
+		fmt.Fprintln(w, "\nDirectory mirror (examples/directory-mirror; the sample ScimWebhook delivers to it):")
+		field(w, "Webhook receiver", "http://"+mirrorAddr+"/webhook   (verifies every signature)")
+		fmt.Fprintf(w, "  Watch it follow the directory:  watch -n1 'curl -s http://%s/mirror'\n", mirrorAddr)
+		fmt.Fprintln(w, "  Delivery status:                kubectl get scimwebhook")
 	}
 	fmt.Fprintln(w, "\nkubectl against the local control plane:")
 	if advice := kubectlAdvice(serverVersion); advice != "" {

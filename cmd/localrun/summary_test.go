@@ -76,7 +76,7 @@ func TestSummary(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			printSummary(&buf, []tenantInfo{tc.info}, "127.0.0.1:8481", "v1.36.3", "/s/kubeconfig", "/s/localrun.log")
+			printSummary(&buf, []tenantInfo{tc.info}, "127.0.0.1:8481", "", "v1.36.3", "/s/kubeconfig", "/s/localrun.log")
 			out := buf.String()
 			rest := out
 			for _, w := range tc.want {
@@ -114,16 +114,27 @@ func TestBusyPortFailsWithAdvice(t *testing.T) {
 	defer ln.Close()
 	addr := ln.Addr().String()
 	_, port, _ := net.SplitHostPort(addr)
-	err = run(t.Context(), "testdata-unused", t.TempDir(), addr)
-	if err == nil {
-		t.Fatal("run started on a busy port")
+	cases := []struct {
+		name, ingress, mirror string
+		want                  []string
+	}{
+		{"ingress port busy", addr, "", []string{"cannot listen on " + addr, "make demo DEMO_PORT=", "--ingress-address 127.0.0.1:"}},
+		{"mirror port busy", "127.0.0.1:0", addr, []string{"cannot listen on " + addr, "make demo DEMO_MIRROR_PORT=", "--mirror-address 127.0.0.1:"}},
 	}
-	for _, want := range []string{"cannot listen on " + addr, "make demo DEMO_PORT=", "--ingress-address 127.0.0.1:"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q lacks %q", err, want)
-		}
-	}
-	if strings.Contains(err.Error(), "DEMO_PORT="+port+" ") {
-		t.Errorf("error %q suggests the busy port itself", err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(t.Context(), "testdata-unused", t.TempDir(), tc.ingress, tc.mirror)
+			if err == nil {
+				t.Fatal("run started on a busy port")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+			if strings.Contains(err.Error(), "PORT="+port+" ") {
+				t.Errorf("error %q suggests the busy port itself", err)
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -95,6 +96,8 @@ type Server struct {
 	unknown  *unknownAttrs
 	handler  http.Handler
 	pruned   prometheus.Counter // events pruned from the change log
+	// webhooks serves GET /v1/webhooks; set by ServeWebhookStatus.
+	webhooks atomic.Pointer[http.Handler]
 }
 
 // New builds a Server.
@@ -222,7 +225,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	case StatusPath:
 		ri.resource = "status"
-		s.authenticateScope(statusScopeOf, s.rateLimit(http.HandlerFunc(s.serveStatus))).ServeHTTP(w, r)
+		s.authenticateScope(statusScope, s.rateLimit(http.HandlerFunc(s.serveStatus))).ServeHTTP(w, r)
+		return
+	case WebhooksPath:
+		ri.resource = "webhooks"
+		s.authenticateScope(statusScope, s.rateLimit(http.HandlerFunc(s.serveWebhookStatus))).ServeHTTP(w, r)
+		return
 	case EventsPath, EventsHeadPath:
 		ri.resource = "events"
 		s.authenticate(s.rateLimit(http.HandlerFunc(s.serveEvents))).ServeHTTP(w, r)

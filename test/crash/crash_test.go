@@ -84,11 +84,14 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func start(t *testing.T, bin, dir string, logs io.Writer) *server {
+// start runs the server on dir's database and token file; extra flags are
+// appended.
+func start(t *testing.T, bin, dir string, logs io.Writer, extra ...string) *server {
 	t.Helper()
 	addr := freePort(t)
-	cmd := exec.Command(bin, "--listen-address", addr, "--database", filepath.Join(dir, "scim.db"),
-		"--token-file", filepath.Join(dir, "tokens.json"), "--log-level", "warn")
+	args := append([]string{"--listen-address", addr, "--database", filepath.Join(dir, "scim.db"),
+		"--token-file", filepath.Join(dir, "tokens.json"), "--log-level", "warn"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
