@@ -11,10 +11,12 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/discovery"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -130,7 +132,14 @@ func run(ctx context.Context, samples, stateDir, ingressAddr, mirrorAddr string)
 	}
 
 	fmt.Printf("Applying %s...\n", samples)
-	if _, err := localruntime.CreateObjects(ctx, env.Client, samples); err != nil {
+	objs, err := localruntime.ReadObjects(samples)
+	if err != nil {
+		return err
+	}
+	if mirror != nil {
+		retargetMirrorWebhooks(objs, mirror.Addr)
+	}
+	if err := localruntime.CreateAll(ctx, env.Client, objs); err != nil {
 		return err
 	}
 	tenants, err := waitReady(ctx, env.Client, rt)
@@ -149,6 +158,38 @@ func run(ctx context.Context, samples, stateDir, ingressAddr, mirrorAddr string)
 	<-ctx.Done()
 	fmt.Println("\nStopping: SCIM servers, operator, control plane...")
 	return nil
+}
+
+// retargetMirrorWebhooks points the samples' ScimWebhooks that deliver to
+// the mirror's default port (localruntime.MirrorAddress) at the port the
+// mirror really listens on (make demo DEMO_MIRROR_PORT), so a moved mirror
+// is not left behind while another demo's mirror gets the deliveries.
+func retargetMirrorWebhooks(objs []*unstructured.Unstructured, mirrorAddr string) {
+	_, defaultPort, _ := net.SplitHostPort(localruntime.MirrorAddress)
+	_, port, err := net.SplitHostPort(mirrorAddr)
+	if err != nil || port == defaultPort {
+		return
+	}
+	for _, o := range objs {
+		if o.GetKind() != "ScimWebhook" {
+			continue
+		}
+		raw, _, _ := unstructured.NestedString(o.Object, "spec", "url")
+		u, err := url.Parse(raw)
+		if err != nil || u.Port() != defaultPort || !isLoopback(u.Hostname()) {
+			continue
+		}
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+		_ = unstructured.SetNestedField(o.Object, u.String(), "spec", "url")
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // serverVersion is the control plane's version, "" if it cannot be read.

@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/localruntime"
 )
 
 func TestSummary(t *testing.T) {
@@ -136,5 +138,39 @@ func TestBusyPortFailsWithAdvice(t *testing.T) {
 				t.Errorf("error %q suggests the busy port itself", err)
 			}
 		})
+	}
+}
+
+// TestMirrorWebhookFollowsThePort reads the real samples: with the mirror on
+// another port, the sample ScimWebhook delivers there; other URLs are kept.
+func TestMirrorWebhookFollowsThePort(t *testing.T) {
+	for _, tc := range []struct{ mirror, want string }{
+		{"127.0.0.1:8590", "http://localhost:8590/webhook"},
+		{"127.0.0.1:8490", "http://localhost:8490/webhook"},
+	} {
+		objs, err := localruntime.ReadObjects("../../config/samples")
+		if err != nil {
+			t.Fatal(err)
+		}
+		external := &unstructured.Unstructured{Object: map[string]any{
+			"kind": "ScimWebhook", "spec": map[string]any{"url": "https://hooks.example.com:8490/webhook"},
+		}}
+		objs = append(objs, external)
+		retargetMirrorWebhooks(objs, tc.mirror)
+		found := false
+		for _, o := range objs {
+			if o.GetKind() == "ScimWebhook" && o.GetName() == "acme-mirror" {
+				found = true
+				if got, _, _ := unstructured.NestedString(o.Object, "spec", "url"); got != tc.want {
+					t.Errorf("mirror on %s: sample webhook url %q, want %q", tc.mirror, got, tc.want)
+				}
+			}
+		}
+		if !found {
+			t.Fatal("no ScimWebhook acme-mirror in config/samples")
+		}
+		if got, _, _ := unstructured.NestedString(external.Object, "spec", "url"); got != "https://hooks.example.com:8490/webhook" {
+			t.Errorf("a non-local webhook was rewritten to %q", got)
+		}
 	}
 }
