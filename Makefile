@@ -94,6 +94,11 @@ demo: ## Run everything locally: control plane, operator, local runtime, sample 
 	KUBEBUILDER_ASSETS="$$assets" exec $(LOCALBIN)/localrun --samples config/samples \
 		--ingress-address 127.0.0.1:$(DEMO_PORT) --mirror-address 127.0.0.1:$(DEMO_MIRROR_PORT)
 
+.PHONY: kubectl
+kubectl: ## Build kubectl at the control plane's version into bin/kubectl (make demo's kubectl; no skew warning).
+	@mkdir -p $(LOCALBIN)
+	@KUBERNETES_VERSION=$(KUBERNETES_VERSION) hack/envtest/build.sh kubectl $(LOCALBIN)/kubectl
+
 .PHONY: docker-build
 docker-build: ## Build the image (needs a Docker engine).
 	docker build -t $(IMG) .

@@ -235,6 +235,6 @@ func kubectlAdvice(serverVersion string) string {
 		return ""
 	}
 	minor := v.Minor()
-	return fmt.Sprintf("The control plane is %s: kubectl v%d.%d to v%d.%d match it (kubectl version --client shows yours); an older or newer one prints a version-skew warning, and the commands here still work.",
+	return fmt.Sprintf("The control plane is %s: kubectl v%d.%d to v%d.%d match it (kubectl version --client shows yours; make kubectl builds a matching bin/kubectl). An older or newer one prints a version-skew warning, and the commands here still work.",
 		serverVersion, v.Major(), minor-1, v.Major(), minor+1)
 }
