@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,7 +166,8 @@ func noTokenMessage(t *scimv1alpha1.ScimTenant, unusable []unusableToken) string
 }
 
 // unusableTokens lists the tenant's ScimTokens whose current token the
-// server does not accept at now, in the order given.
+// server does not accept at now, by name: the cache lists in no fixed order,
+// and a message that changed with it would rewrite the status each reconcile.
 func unusableTokens(tokens []scimv1alpha1.ScimToken, now time.Time) []unusableToken {
 	var out []unusableToken
 	for i := range tokens {
@@ -180,6 +182,7 @@ func unusableTokens(tokens []scimv1alpha1.ScimToken, now time.Time) []unusableTo
 			out = append(out, unusableToken{tok.Name, unusableExpired})
 		}
 	}
+	slices.SortFunc(out, func(a, b unusableToken) int { return strings.Compare(a.name, b.name) })
 	return out
 }
 

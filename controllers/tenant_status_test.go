@@ -42,9 +42,9 @@ func TestNoTokenMessageSaysWhatToDo(t *testing.T) {
 			[]string{"ScimToken entra expired (spec.expiresAfter): rotate it", `kubectl annotate scimtoken entra scim.operator.dev/rotate="$(date +%s)" --overwrite`}},
 		{"not issued yet", []scimv1alpha1.ScimToken{tok("entra", func(t *scimv1alpha1.ScimToken) { t.Status.Hash = "" })},
 			[]string{"ScimToken entra has no token yet", "kubectl describe scimtoken entra"}},
-		{"two problems, each named", []scimv1alpha1.ScimToken{
-			tok("a", func(t *scimv1alpha1.ScimToken) { t.Spec.Revoked = true }),
+		{"two problems, each named, by name whatever the list order", []scimv1alpha1.ScimToken{
 			tok("b", func(t *scimv1alpha1.ScimToken) { t.Status.ExpiresAt = &metav1.Time{Time: now.Add(-time.Hour)} }),
+			tok("a", func(t *scimv1alpha1.ScimToken) { t.Spec.Revoked = true }),
 		}, []string{"ScimToken a is revoked", "; ScimToken b expired"}},
 		{"a token being deleted is not listed", []scimv1alpha1.ScimToken{tok("gone", func(t *scimv1alpha1.ScimToken) {
 			t.DeletionTimestamp = &metav1.Time{Time: now}
