@@ -68,7 +68,7 @@ func (s *Store) ReadEvents(ctx context.Context, after int64, limit int) ([]store
 			return err
 		}
 		var (
-			seq, t                     int64
+			seq, t                   int64
 			id, typ, kind, rid, data string
 		)
 		evs = make([]store.Event, 0, min(limit, 128))

@@ -260,7 +260,7 @@ func (s *Store) Delete(ctx context.Context, kind store.Kind, id string) error {
 				return err
 			}
 			var (
-				gid, gdoc                  string
+				gid, gdoc                string
 				gcreated, gmod, gversion int64
 			)
 			_, err = pgx.ForEachRow(rows, []any{&gid, &gdoc, &gcreated, &gmod, &gversion}, func() error {
