@@ -5,6 +5,7 @@
 #
 #   eval "$(hack/postgres/test-server.sh start)"   # exports SCIM_TEST_POSTGRES_URL, SCIM_TEST_POSTGRES_DIR
 #   hack/postgres/test-server.sh stop "$SCIM_TEST_POSTGRES_DIR"
+#   hack/postgres/test-server.sh down|up DIR         # crash it / bring it back (outage tests)
 #
 # Installs the postgresql package when no server binaries are found (needs
 # root, as in CI). Runs the server as the postgres user when started as
@@ -37,8 +38,18 @@ start() {
 	# fsync off: the tests kill processes, never the machine; durability
 	# against power loss is not what they measure.
 	for port in $(seq 55432 55531); do
-		if as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" >/dev/null 2>&1; then
+		# The settings live in the data directory, so that "up" after
+		# "down" brings the same server back on the same port. fsync off:
+		# the tests kill processes, never the machine.
+		cat >"$dir/settings.conf" <<-CONF
+			port = $port
+			listen_addresses = '127.0.0.1'
+			unix_socket_directories = '$dir'
+			fsync = off
+			max_connections = 200
+		CONF
+		as cp "$dir/settings.conf" "$dir/data/postgresql.auto.conf"
+		if as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null 2>&1; then
 			# The port may have been taken by another server between
 			# choosing it and binding: pg_ctl then fails and the next is tried.
 			echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port, data in $dir" >&2
@@ -60,8 +71,21 @@ stop() {
 	rm -rf "$dir"
 }
 
+# down stops the server abruptly (as a crash or a node loss would) and
+# keeps its data; up starts it again on the same port. For outage tests.
+down() {
+	as "$(bindir)/pg_ctl" -D "${1:?usage: $0 down DIR}/data" -m immediate -w stop >/dev/null
+}
+
+up() {
+	local dir=${1:?usage: $0 up DIR}
+	as "$(bindir)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+}
+
 case "${1:-}" in
 start) start ;;
 stop) stop "${2:-}" ;;
-*) echo "usage: $0 start | stop DIR" >&2; exit 2 ;;
+down) down "${2:-}" ;;
+up) up "${2:-}" ;;
+*) echo "usage: $0 start | stop DIR | down DIR | up DIR" >&2; exit 2 ;;
 esac

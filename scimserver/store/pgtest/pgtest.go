@@ -9,6 +9,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -61,4 +64,59 @@ func Schema(t testing.TB) (url, schema string) {
 		}
 	})
 	return url, schema
+}
+
+// Server is a private PostgreSQL server for one test, which the test may
+// crash (Down) and bring back (Up): outage tests must not take down the
+// server every other test shares.
+type Server struct {
+	URL string
+	dir string
+	t   testing.TB
+}
+
+// script is hack/postgres/test-server.sh, found from this file's path.
+func script() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "hack", "postgres", "test-server.sh")
+}
+
+// StartServer starts a private server (hack/postgres/test-server.sh),
+// stopped and removed when the test ends. It needs the same setup as URL
+// (the PostgreSQL server binaries installed), so it skips, or fails in CI,
+// under the same rule.
+func StartServer(t testing.TB) *Server {
+	t.Helper()
+	URL(t)
+	out, err := exec.Command(script(), "start").Output()
+	if err != nil {
+		t.Fatalf("pgtest: start a private PostgreSQL server: %v", err)
+	}
+	s := &Server{t: t}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "export "+EnvURL+"="); ok {
+			s.URL = strings.Trim(v, "'")
+		}
+		if v, ok := strings.CutPrefix(line, "export SCIM_TEST_POSTGRES_DIR="); ok {
+			s.dir = strings.Trim(v, "'")
+		}
+	}
+	if s.URL == "" || s.dir == "" {
+		t.Fatalf("pgtest: test-server.sh start printed %q", out)
+	}
+	t.Cleanup(func() { s.run("stop") })
+	return s
+}
+
+// Down stops the server abruptly, as a crash would; Up starts it again.
+func (s *Server) Down() { s.run("down") }
+
+// Up starts the server again on the same port, with its data.
+func (s *Server) Up() { s.run("up") }
+
+func (s *Server) run(cmd string) {
+	s.t.Helper()
+	if out, err := exec.Command(script(), cmd, s.dir).CombinedOutput(); err != nil {
+		s.t.Fatalf("pgtest: test-server.sh %s: %v\n%s", cmd, err, out)
+	}
 }
