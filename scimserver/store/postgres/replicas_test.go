@@ -265,4 +265,3 @@ func isStatus(err error, status int) bool {
 	e, ok := scimerr.As(err)
 	return ok && e.Status == status
 }
-
