@@ -8,7 +8,7 @@
 #   hack/postgres/test-server.sh down|up DIR         # crash it / bring it back (outage tests)
 #
 # Installs the postgresql package when no server binaries are found (needs
-# root, as in CI). Runs the server as the postgres user when started as
+# root, as in CI). SCIM_TEST_POSTGRES_FSYNC=on keeps fsync on (benchmarks). Runs the server as the postgres user when started as
 # root (PostgreSQL refuses to run as root). Diagnostics go to stderr; stdout
 # carries only the export lines.
 set -euo pipefail
@@ -45,7 +45,7 @@ start() {
 			port = $port
 			listen_addresses = '127.0.0.1'
 			unix_socket_directories = '$dir'
-			fsync = off
+			fsync = ${SCIM_TEST_POSTGRES_FSYNC:-off}
 			max_connections = 200
 		CONF
 		as cp "$dir/settings.conf" "$dir/data/postgresql.auto.conf"
