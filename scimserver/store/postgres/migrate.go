@@ -39,20 +39,11 @@ CREATE TABLE members (
 );
 CREATE INDEX members_member ON members (member_rid, group_rid);
 
--- Totals per kind, kept by a trigger in the writing transaction.
+-- Totals per kind, kept by the writing transaction at its end, next to
+-- the change log's head (a trigger would lock the row from the INSERT on,
+-- and hold every other create of the tenant for the whole transaction).
 CREATE TABLE counts (kind text COLLATE "C" PRIMARY KEY, n bigint NOT NULL);
 INSERT INTO counts VALUES ('User', 0), ('Group', 0);
-CREATE FUNCTION resources_count() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	IF TG_OP = 'INSERT' THEN
-		UPDATE counts SET n = n + 1 WHERE kind = NEW.kind;
-	ELSE
-		UPDATE counts SET n = n - 1 WHERE kind = OLD.kind;
-	END IF;
-	RETURN NULL;
-END $$;
-CREATE TRIGGER resources_counted AFTER INSERT OR DELETE ON resources
-	FOR EACH ROW EXECUTE FUNCTION resources_count();
 
 -- The change log. seq is given from event_head, a row every writing
 -- transaction updates: its lock orders commits, so seq is gap-free and in

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -48,34 +49,66 @@ func (s *Store) Create(ctx context.Context, r *store.Resource) error {
 	}
 	now := s.now().UTC()
 	ix := store.IndexOf(r.Kind, r.Doc)
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		var rid int64
-		err := tx.QueryRow(ctx, `INSERT INTO resources
-			(kind, id, doc, created, last_modified, version, user_name_folded, external_id, display_name, display_name_folded)
-			VALUES ($1, $2, $3, $4, $4, 1, $5, $6, $7, $8) RETURNING rid`,
-			string(r.Kind), r.ID, string(enc), now.UnixNano(),
-			ix.UserName, ix.ExternalID, ix.DisplayName, ix.DisplayFolded).Scan(&rid)
-		if err != nil {
-			return conflict(err, r.Kind, r.ID, r.Doc)
-		}
-		changes := &store.MemberChanges{}
-		if len(r.Members) > 0 {
-			if err := applyMemberOps(ctx, tx, rid, []store.MemberOp{{Kind: store.MemberAdd, Members: r.Members}}, changes); err != nil {
-				return err
-			}
-		}
-		b := store.NewEventBatch(ctx, now)
-		if err := b.Created(r, enc, changes); err != nil {
-			return err
-		}
-		return s.appendEvents(ctx, tx, now.UnixNano(), b)
-	})
+	args := []any{string(r.Kind), r.ID, string(enc), now.UnixNano(), ix.UserName, ix.ExternalID, ix.DisplayName, ix.DisplayFolded}
+	if len(r.Members) == 0 {
+		err = s.createAtOnce(ctx, r, enc, now, args)
+	} else {
+		err = s.createWithMembers(ctx, r, enc, now, args)
+	}
 	if err != nil {
 		return err
 	}
 	s.events.Notify()
 	r.Created, r.LastModified, r.Version = now, now, 1
 	return nil
+}
+
+const insertResource = `INSERT INTO resources
+	(kind, id, doc, created, last_modified, version, user_name_folded, external_id, display_name, display_name_folded)
+	VALUES ($1, $2, $3, $4, $4, 1, $5, $6, $7, $8)`
+
+// createAtOnce is a Create without members in one round trip: a batch
+// outside a transaction runs as one implicit transaction, all or nothing.
+func (s *Store) createAtOnce(ctx context.Context, r *store.Resource, enc []byte, now time.Time, args []any) error {
+	b := store.NewEventBatch(ctx, now)
+	if err := b.Created(r, enc, &store.MemberChanges{}); err != nil {
+		return err
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(insertResource, args...)
+	s.queueCommitTail(batch, r.Kind, 1, now.UnixNano(), b)
+	for attempt := 1; ; attempt++ {
+		br := s.pool.SendBatch(ctx, batch)
+		_, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return classify(conflict(err, r.Kind, r.ID, r.Doc))
+		}
+		err = br.Close()
+		var pe *pgconn.PgError
+		if attempt < maxAttempts && errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
+			continue
+		}
+		return classify(err)
+	}
+}
+
+func (s *Store) createWithMembers(ctx context.Context, r *store.Resource, enc []byte, now time.Time, args []any) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var rid int64
+		if err := tx.QueryRow(ctx, insertResource+` RETURNING rid`, args...).Scan(&rid); err != nil {
+			return conflict(err, r.Kind, r.ID, r.Doc)
+		}
+		changes := &store.MemberChanges{}
+		if err := applyMemberOps(ctx, tx, rid, []store.MemberOp{{Kind: store.MemberAdd, Members: r.Members}}, changes); err != nil {
+			return err
+		}
+		b := store.NewEventBatch(ctx, now)
+		if err := b.Created(r, enc, changes); err != nil {
+			return err
+		}
+		return s.commitTail(ctx, tx, r.Kind, 1, now.UnixNano(), b)
+	})
 }
 
 // Update locks the row (SELECT ... FOR UPDATE: a replica updating the same
@@ -123,7 +156,7 @@ func (s *Store) Update(ctx context.Context, kind store.Kind, id string,
 		if err := b.Updated(kind, cur, doc, enc, changes); err != nil {
 			return err
 		}
-		if err := s.appendEvents(ctx, tx, now.UnixNano(), b); err != nil {
+		if err := s.commitTail(ctx, tx, kind, 0, now.UnixNano(), b); err != nil {
 			return err
 		}
 		out = &store.Resource{Kind: kind, ID: id, Doc: doc, Created: cur.Created, LastModified: now, Version: cur.Version + 1}
@@ -276,7 +309,7 @@ func (s *Store) Delete(ctx context.Context, kind store.Kind, id string) error {
 		if err := b.Deleted(kind, id, []byte(raw), created, modified, version); err != nil {
 			return err
 		}
-		return s.appendEvents(ctx, tx, now.UnixNano(), b)
+		return s.commitTail(ctx, tx, kind, -1, now.UnixNano(), b)
 	})
 	if err != nil {
 		return err
