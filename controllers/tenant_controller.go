@@ -117,11 +117,8 @@ func (r *TenantReconciler) image(t *scimv1alpha1.ScimTenant) string {
 }
 
 // validateTenant catches what admission cannot: attribute paths are parsed by
-// the server's own parser, and storage backends this release cannot serve.
+// the server's own parser.
 func validateTenant(t *scimv1alpha1.ScimTenant) string {
-	if t.Spec.Postgres() != nil {
-		return "storage.postgres is not served by this release of the SCIM server yet: use storage.sqlite"
-	}
 	if s := t.Spec.Schema; s != nil {
 		for _, p := range s.RequiredUserAttributes {
 			if _, err := filter.ParsePath(p); err != nil {

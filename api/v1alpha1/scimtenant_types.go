@@ -243,6 +243,15 @@ type PostgresStorage struct {
 	// (postgres://user:password@host:5432/db?sslmode=require). The operator
 	// references it from the pod and never copies it.
 	URLSecretRef SecretKeyRef `json:"urlSecretRef"`
+	// schema is the PostgreSQL schema holding this tenant's tables, created
+	// by the server if missing, so several tenants can share one database.
+	// Default: derived from the namespace and tenant name
+	// (scim_<namespace>_<name>_<hash>). Changing it points the tenant at
+	// another, possibly empty, directory.
+	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_]*$`
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Schema string `json:"schema,omitempty"`
 }
 
 // SecretKeyRef names a key of a Secret in the tenant's namespace.
