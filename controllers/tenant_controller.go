@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -189,6 +190,11 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 	if np := desiredNetworkPolicy(t, r.OperatorNamespace); np != nil {
 		owned = append(owned, np)
 	} else if err := r.deleteOwned(ctx, t, &networkingv1.NetworkPolicy{}, "spec.networkPolicy removed or disabled"); err != nil {
+		return time.Time{}, err
+	}
+	if pdb := desiredPodDisruptionBudget(t); pdb != nil {
+		owned = append(owned, pdb)
+	} else if err := r.deleteOwned(ctx, t, &policyv1.PodDisruptionBudget{}, "one replica, or storage.sqlite"); err != nil {
 		return time.Time{}, err
 	}
 	for _, obj := range owned {

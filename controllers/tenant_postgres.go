@@ -6,7 +6,10 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 )
@@ -54,4 +57,20 @@ func spreadReplicas(t *scimv1alpha1.ScimTenant) []corev1.TopologySpreadConstrain
 		WhenUnsatisfiable: corev1.ScheduleAnyway,
 		LabelSelector:     &metav1.LabelSelector{MatchLabels: selectorLabels(t)},
 	}}
+}
+
+// desiredPodDisruptionBudget keeps all but one replica of a postgres
+// tenant up through voluntary disruptions (node drains, cluster upgrades);
+// nil for one replica (a budget would block every drain) and for SQLite.
+func desiredPodDisruptionBudget(t *scimv1alpha1.ScimTenant) *policyv1.PodDisruptionBudget {
+	if t.Spec.Postgres() == nil || ptr.Deref(t.Spec.Replicas, 1) < 2 {
+		return nil
+	}
+	return &policyv1.PodDisruptionBudget{
+		ObjectMeta: objectMeta(t, serverName(t)),
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+			Selector:       &metav1.LabelSelector{MatchLabels: selectorLabels(t)},
+		},
+	}
 }

@@ -1,15 +1,19 @@
 package controllers
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/scimserver/store/postgres"
@@ -107,4 +111,24 @@ func TestTenantPostgres(t *testing.T) {
 			t.Errorf("postgres tenant refused: %+v", c)
 		}
 	}
+
+	// Two replicas: a budget keeps one up through drains.
+	pdb := &policyv1.PodDisruptionBudget{}
+	eventually(t, 30*time.Second, func() error { return get(t, pdb, ns, "acme-scim") })
+	if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 ||
+		pdb.Spec.Selector.MatchLabels[LabelInstance] != "acme" || !metav1.IsControlledBy(pdb, &got) {
+		t.Errorf("budget: %s", toJSON(pdb))
+	}
+	// One replica: a budget would block every node drain; it goes.
+	orig := got.DeepCopy()
+	got.Spec.Replicas = ptr.To[int32](1)
+	if err := k8s.Patch(context.Background(), &got, client.MergeFrom(orig)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if err := get(t, &policyv1.PodDisruptionBudget{}, ns, "acme-scim"); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("budget still there (%v)", err)
+		}
+		return nil
+	})
 }
