@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,5 +100,86 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	if !errors.Is(store.Unavailable(errors.New("x")), store.ErrUnavailable) {
 		t.Fatal("store.Unavailable does not wrap ErrUnavailable")
+	}
+}
+
+// TestTwoReplicasOverHTTP: two servers on one PostgreSQL schema, as two
+// replicas behind a Service, under Entra-shaped concurrent writes: creates
+// of one userName in different case through both (one 201, the rest 409),
+// member adds to one group through both (none lost), and PATCHes with the
+// same If-Match through both (one 2xx, one 412).
+func TestTwoReplicasOverHTTP(t *testing.T) {
+	url, schema := pgtest.Schema(t)
+	replicas := []*env{newEnv(t, withPostgres(t, url, schema)), newEnv(t, withPostgres(t, url, schema))}
+	const n = 40
+
+	// The same person created through both replicas at once.
+	var wg sync.WaitGroup
+	statuses := make(chan int, 2*n)
+	for i := range n {
+		for r, e := range replicas {
+			wg.Go(func() {
+				name := fmt.Sprintf("person%d@contoso.com", i)
+				if r == 1 {
+					name = strings.ToUpper(name)
+				}
+				statuses <- e.post("/Users", user(name)).status
+			})
+		}
+	}
+	wg.Wait()
+	close(statuses)
+	got := map[int]int{}
+	for s := range statuses {
+		got[s]++
+	}
+	if got[http.StatusCreated] != n || got[http.StatusConflict] != n {
+		t.Fatalf("racing creates: %v, want %d created and %d conflicts", got, n, n)
+	}
+
+	// Every user joins one group, through either replica.
+	g := replicas[0].post("/Groups", group("Everyone")).want(t, http.StatusCreated)
+	gid, _ := g.json["id"].(string)
+	ids := make([]string, n)
+	for i := range n {
+		r := replicas[i%2].get("/Users?filter="+urlq(fmt.Sprintf(`userName eq "person%d@contoso.com"`, i))).want(t, http.StatusOK)
+		res, _ := r.json["Resources"].([]any)
+		if len(res) != 1 {
+			t.Fatalf("person%d: %s", i, r.raw)
+		}
+		ids[i], _ = res[0].(map[string]any)["id"].(string)
+	}
+	for i, id := range ids {
+		wg.Go(func() {
+			r := replicas[i%2].patch("/Groups/"+gid, op("add", "members", []any{map[string]any{"value": id}}))
+			if r.status != http.StatusNoContent && r.status != http.StatusOK {
+				t.Errorf("member add %s: %d %s", id, r.status, r.raw)
+			}
+		})
+	}
+	wg.Wait()
+	members := replicas[1].get("/Groups/"+gid).want(t, http.StatusOK).json["members"].([]any)
+	if len(members) != n {
+		t.Fatalf("group has %d members, want %d: a member add was lost", len(members), n)
+	}
+
+	// Two admins' edits, each made on the version it read.
+	etag := replicas[0].get("/Users/"+ids[0]).want(t, http.StatusOK).header.Get("ETag")
+	results := make(chan int, 2)
+	for r, e := range replicas {
+		wg.Go(func() {
+			results <- e.do(req{method: http.MethodPatch, path: "/Users/" + ids[0], header: map[string]string{"If-Match": etag},
+				body: map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+					"Operations": []any{op("replace", "title", fmt.Sprint("edited through replica ", r))}}}).status
+		})
+	}
+	wg.Wait()
+	close(results)
+	got = map[int]int{}
+	for s := range results {
+		got[s]++
+	}
+	if got[http.StatusPreconditionFailed] != 1 || got[http.StatusOK]+got[http.StatusNoContent] != 1 {
+		t.Fatalf("If-Match race: %v, want one success and one 412", got)
 	}
 }
