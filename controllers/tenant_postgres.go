@@ -74,3 +74,12 @@ func desiredPodDisruptionBudget(t *scimv1alpha1.ScimTenant) *policyv1.PodDisrupt
 		},
 	}
 }
+
+// storageStatus is status.storage: the backend, and for PostgreSQL the
+// schema, which is where an admin looks for the tenant's tables.
+func storageStatus(t *scimv1alpha1.ScimTenant) string {
+	if t.Spec.Postgres() != nil {
+		return "postgres schema " + postgresSchema(t)
+	}
+	return "sqlite"
+}

@@ -103,9 +103,15 @@ func TestTenantPostgres(t *testing.T) {
 		t.Errorf("a postgres tenant got a volume claim: %v", err)
 	}
 	var got scimv1alpha1.ScimTenant
-	if err := get(t, &got, ns, "acme"); err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, 30*time.Second, func() error {
+		if err := get(t, &got, ns, "acme"); err != nil {
+			return err
+		}
+		if want := "postgres schema " + postgresSchema(&got); got.Status.Storage != want {
+			return fmt.Errorf("status.storage %q, want %q", got.Status.Storage, want)
+		}
+		return nil
+	})
 	for _, c := range got.Status.Conditions {
 		if c.Reason == scimv1alpha1.ReasonInvalidSpec {
 			t.Errorf("postgres tenant refused: %+v", c)

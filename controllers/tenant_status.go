@@ -33,6 +33,7 @@ func setTenantStatus(t *scimv1alpha1.ScimTenant, obs *observed) {
 	st.ObservedGeneration = t.Generation
 	st.ActiveTokens = obs.activeTokens
 	st.TenantURL = tenantURL(t)
+	st.Storage = storageStatus(t)
 	st.ReadyReplicas = 0
 	if d := obs.deployment; d != nil {
 		st.ReadyReplicas = d.Status.ReadyReplicas

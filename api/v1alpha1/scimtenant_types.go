@@ -424,6 +424,12 @@ type ScimTenantStatus struct {
 	// tokens inside their grace window included.
 	// +optional
 	ActiveTokens int32 `json:"activeTokens,omitempty"`
+	// storage says where the server keeps the directory: "sqlite", or
+	// "postgres" with the schema ("postgres schema scim_team_a_acme_1a2b3c4d").
+	// Its health shows in readyReplicas and Ready: a server whose database
+	// does not answer is not ready.
+	// +optional
+	Storage string `json:"storage,omitempty"`
 }
 
 // ScimTenant is one SCIM 2.0 service that Microsoft Entra ID provisions users
@@ -437,6 +443,7 @@ type ScimTenantStatus struct {
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.tenantURL`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Tokens",type=integer,JSONPath=`.status.activeTokens`
+// +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.status.storage`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ScimTenant struct {
 	metav1.TypeMeta   `json:",inline"`
