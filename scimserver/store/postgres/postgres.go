@@ -50,7 +50,6 @@ var _ store.Store = (*Store)(nil)
 type options struct {
 	schema string
 	now    func() time.Time
-	listen bool
 }
 
 // Option configures Open.
@@ -62,9 +61,6 @@ func WithSchema(s string) Option { return func(o *options) { o.schema = s } }
 
 // WithClock sets the clock used for created and lastModified (tests).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
-
-// withoutListener skips LISTEN (tests of the polling-free local wake-up).
-func withoutListener() Option { return func(o *options) { o.listen = false } }
 
 // schemaName is what a schema name may be: a plain lower-case identifier,
 // so it never needs quoting anywhere (search_path, NOTIFY payloads, logs).
@@ -83,7 +79,7 @@ func ValidSchema(s string) error {
 // parameters pool_max_conns, pool_max_conn_lifetime, connect_timeout) and
 // migrates the schema. The URL is never logged or returned in an error.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	o := options{schema: "public", now: time.Now, listen: true}
+	o := options{schema: "public", now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -111,11 +107,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	lctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	if o.listen {
-		go s.listen(lctx)
-	} else {
-		close(s.done)
-	}
+	go s.listen(lctx)
 	return s, nil
 }
 
