@@ -119,6 +119,9 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B, opts ...store.Option) *benchEnv {
 	b.Helper()
+	if url := os.Getenv(benchPostgresEnv); url != "" {
+		return serveBench(b, openPostgresBench(b, url)) // bench_postgres_test.go
+	}
 	benchOnce.Do(func() {
 		t0 := time.Now()
 		benchDB, benchErr = benchFill()
@@ -133,6 +136,11 @@ func newBenchEnv(b *testing.B, opts ...store.Option) *benchEnv {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
+	return serveBench(b, st)
+}
+
+// serveBench serves st as cmd/scimserver does, over a loopback listener.
+func serveBench(b *testing.B, st store.Store) *benchEnv {
 	srv, err := New(Options{
 		Config:  config.Default(),
 		Store:   st,
