@@ -379,14 +379,18 @@ func (s *Server) appendPage(ctx context.Context, resp *listResponse, cq *compile
 
 // renderListed renders one listed resource: members as [] when loaded but
 // empty, and not at all when the projection leaves them out.
-func (s *Server) renderListed(cq *compiledQuery, x *store.Resource, base string, groups map[string][]store.GroupRef) map[string]any {
+func (s *Server) renderListed(cq *compiledQuery, x *store.Resource, base string, groups map[string][]store.GroupRef) any {
 	if cq.q.Members && x.Members == nil {
 		x.Members = []store.Member{}
 	}
 	if !cq.wantMembers() {
 		x.Members = nil
 	}
-	return s.render(cq.rt, x, view{base: base, proj: cq.proj, groups: groups})
+	v := view{base: base, proj: cq.proj, groups: groups}
+	if b, ok := s.renderRaw(cq.rt, x, v); ok {
+		return json.RawMessage(b[:len(b)-1])
+	}
+	return s.render(cq.rt, x, v)
 }
 
 func (cq *compiledQuery) wantMembers() bool {

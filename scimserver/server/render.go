@@ -61,35 +61,15 @@ func (s *Server) render(rt *schema.ResourceType, res *store.Resource, v view) ma
 	}
 	schemas := []any{rt.Schema.ID}
 	for _, e := range rt.Extensions {
-		m, ok := out[e.Schema.ID].(map[string]any)
-		if !ok || len(m) == 0 {
+		cp := s.renderExtension(rt, res, e.Schema.ID, v.base)
+		if cp == nil {
 			delete(out, e.Schema.ID)
 			continue
 		}
 		schemas = append(schemas, e.Schema.ID)
-		cp := make(map[string]any, len(m))
-		for k, val := range m {
-			cp[k] = val
-		}
-		// The manager is stored as {"value": id}; Entra needs the complex
-		// form back, and $ref points at the manager's resource.
-		if mgr, ok := cp["manager"].(map[string]any); ok {
-			if id, ok := mgr["value"].(string); ok && id != "" {
-				nm := map[string]any{"value": id, "$ref": v.base + "/Users/" + id}
-				if dn, ok := mgr["displayName"]; ok {
-					nm["displayName"] = dn
-				}
-				cp["manager"] = nm
-			}
-		}
 		out[e.Schema.ID] = cp
 	}
 	dropNever(rt.Schema.Attributes, out)
-	for _, e := range rt.Extensions {
-		if m, ok := out[e.Schema.ID].(map[string]any); ok {
-			dropNever(e.Schema.Attributes, m)
-		}
-	}
 	out["schemas"] = schemas
 	out["id"] = res.ID
 	if res.Kind == store.Group && res.Members != nil {
@@ -124,20 +104,55 @@ func (s *Server) render(rt *schema.ResourceType, res *store.Resource, v view) ma
 	return out
 }
 
+// renderExtension is the rendered copy of the extension object urn of
+// res's document, or nil when the document has none (or an empty one).
+func (s *Server) renderExtension(rt *schema.ResourceType, res *store.Resource, urn, base string) map[string]any {
+	var ext *schema.Schema
+	for _, e := range rt.Extensions {
+		if e.Schema.ID == urn {
+			ext = e.Schema
+		}
+	}
+	m, ok := res.Doc[urn].(map[string]any)
+	if ext == nil || !ok || len(m) == 0 {
+		return nil
+	}
+	cp := make(map[string]any, len(m))
+	for k, val := range m {
+		cp[k] = val
+	}
+	// The manager is stored as {"value": id}; Entra needs the complex
+	// form back, and $ref points at the manager's resource.
+	if mgr, ok := cp["manager"].(map[string]any); ok {
+		if id, ok := mgr["value"].(string); ok && id != "" {
+			nm := map[string]any{"value": id, "$ref": base + "/Users/" + id}
+			if dn, ok := mgr["displayName"]; ok {
+				nm["displayName"] = dn
+			}
+			cp["manager"] = nm
+		}
+	}
+	dropNever(ext.Attributes, cp)
+	return cp
+}
+
+// memberRef is the $ref of a group member.
+func memberRef(base string, m store.Member) string {
+	if strings.EqualFold(m.Type, "Group") {
+		return base + "/Groups/" + m.Value
+	}
+	return base + "/Users/" + m.Value
+}
+
 func (s *Server) renderMember(base string, m store.Member) map[string]any {
 	out := map[string]any{"value": m.Value}
 	if m.Display != "" {
 		out["display"] = m.Display
 	}
-	typ := m.Type
-	endpoint := "/Users/"
-	if strings.EqualFold(typ, "Group") {
-		endpoint = "/Groups/"
+	if m.Type != "" {
+		out["type"] = m.Type
 	}
-	if typ != "" {
-		out["type"] = typ
-	}
-	out["$ref"] = base + endpoint + m.Value
+	out["$ref"] = memberRef(base, m)
 	return out
 }
 

@@ -53,12 +53,16 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rt *schema.Reso
 // writeResource renders one resource with its ETag (and Location on create).
 func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, rt *schema.ResourceType, res *store.Resource, status int, proj *projection, groups map[string][]store.GroupRef) {
 	base := s.baseURL(r)
-	body := s.render(rt, res, view{base: base, proj: proj, groups: groups})
+	v := view{base: base, proj: proj, groups: groups}
 	w.Header().Set("ETag", etag(res.Version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", location(base, rt, res.ID))
 	}
-	writeJSON(w, status, body)
+	if b, ok := s.renderRaw(rt, res, v); ok {
+		writeEncoded(w, status, b)
+		return
+	}
+	writeJSON(w, status, s.render(rt, res, v))
 }
 
 // resourceBody is a POST or PUT body, read, normalised and checked.

@@ -28,6 +28,9 @@ func scanResource(kind Kind, row rowScanner) (*Resource, int64, error) {
 		return nil, 0, err
 	}
 	r, err := c.resource(kind, doc)
+	if r != nil {
+		r.Raw = doc // scanned as []byte: a copy of its own
+	}
 	return r, c.rid, err
 }
 
@@ -77,6 +80,7 @@ func eachResource(kind Kind, rows *sql.Rows, text func([]byte) bool, fn func(r *
 		if err != nil {
 			return err
 		}
+		r.Raw = bytes.Clone(doc)
 		fn(r, c.rid)
 	}
 	return rows.Err()

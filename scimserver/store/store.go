@@ -45,6 +45,15 @@ type Resource struct {
 	Kind                  Kind
 	ID                    string
 	Doc                   map[string]any // the SCIM document (no id, meta, schemas, members, groups)
+	// Raw is Doc as stored (compact JSON, keys sorted, as encoding/json
+	// writes a map), set by reads and writes that have it at hand: a
+	// response without projection can copy it instead of encoding Doc.
+	// Nil when unknown; never modified by its holders.
+	Raw []byte
+	// NoGroups, set by reads that checked in the same query, says the
+	// user belongs to no group, so nobody needs to ask GroupsOf. False
+	// means unknown.
+	NoGroups bool
 	Members               []Member       // groups; filled only when asked for
 	Created, LastModified time.Time
 	Version               int64

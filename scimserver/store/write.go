@@ -99,7 +99,7 @@ func (s *SQLite) Create(ctx context.Context, r *Resource) error {
 		return err
 	}
 	s.committed(ew)
-	r.Created, r.LastModified, r.Version = now, now, 1
+	r.Created, r.LastModified, r.Version, r.Raw = now, now, 1, doc
 	return nil
 }
 
@@ -160,7 +160,7 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		return nil, err
 	}
 	s.committed(ew)
-	return &Resource{Kind: kind, ID: id, Doc: doc, Created: cur.Created, LastModified: now, Version: cur.Version + 1}, nil
+	return &Resource{Kind: kind, ID: id, Doc: doc, Raw: enc, Created: cur.Created, LastModified: now, Version: cur.Version + 1}, nil
 }
 
 // applyMemberOps applies ops in order, one row per member, so a large group

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/scim-operator/scim-operator/scimserver/store"
+)
+
+
+// slowRender is the response render and writeJSON produce.
+func slowRender(t testing.TB, s *Server, kind string, res *store.Resource, v view) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s.render(s.reg.ResourceType(kind), res, v)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// checkRawRender compares renderRaw with render for the document doc
+// stored as the store stores it. It reports whether the fast path applied.
+func checkRawRender(t testing.TB, s *Server, kind string, doc []byte, members []store.Member, groups map[string][]store.GroupRef) bool {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(doc))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil || m == nil {
+		return false
+	}
+	raw, err := json.Marshal(m) // as store.Create writes it
+	if err != nil {
+		return false
+	}
+	when := time.Date(2026, 1, 5, 10, 0, 0, 123000, time.UTC)
+	res := &store.Resource{Kind: store.Kind(kind), ID: "id-1", Doc: m, Raw: raw, Members: members,
+		Created: when, LastModified: when.Add(time.Second), Version: 7}
+	v := view{base: "https://scim.example/scim/v2", groups: groups}
+	got, ok := s.renderRaw(s.reg.ResourceType(kind), res, v)
+	if !ok {
+		return false
+	}
+	if want := slowRender(t, s, kind, res, v); !bytes.Equal(got, want) {
+		t.Fatalf("renderRaw differs from render for %s\n got %s\nwant %s", doc, got, want)
+	}
+	return true
+}
+
+func TestRenderRawMatchesRender(t *testing.T) {
+	e := newEnv(t)
+	mgr := `"` + enterpriseURN + `":{"department":"R&D <x>","manager":{"value":"m-1","displayName":"Boss"},"employeeNumber":"7"}`
+	tests := []struct {
+		name    string
+		kind    string
+		doc     string
+		members []store.Member
+		groups  map[string][]store.GroupRef
+		fast    bool
+	}{
+		{name: "user", kind: "User", doc: `{"userName":"a@b.c","active":true,"name":{"givenName":"A"},"emails":[{"value":"a@b.c","primary":true}]}`, fast: true},
+		{name: "html and escapes", kind: "User", doc: `{"userName":"a<b>&c","displayName":"\\u0026 \" \\\\ \n \u2028 é","title":"x\\u003cy"}`, fast: true},
+		{name: "extension with manager", kind: "User", doc: `{"userName":"a",` + mgr + `}`, fast: true},
+		{name: "empty extension dropped", kind: "User", doc: `{"userName":"a","` + enterpriseURN + `":{}}`, fast: true},
+		{name: "extension not an object", kind: "User", doc: `{"userName":"a","` + enterpriseURN + `":"x"}`, fast: true},
+		{name: "password never returned", kind: "User", doc: `{"userName":"a","password":"secret"}`, fast: true},
+		{name: "numbers kept", kind: "User", doc: `{"userName":"a","x":1e3,"y":-0.50,"z":12345678901234567890}`, fast: true},
+		{name: "groups", kind: "User", doc: `{"userName":"a"}`, groups: map[string][]store.GroupRef{"id-1": {{ID: "g1", DisplayName: "G & 1"}, {ID: "g2"}}}, fast: true},
+		{name: "no groups", kind: "User", doc: `{"userName":"a"}`, groups: map[string][]store.GroupRef{}, fast: true},
+		{name: "group members", kind: "Group", doc: `{"displayName":"G"}`, members: []store.Member{{Value: "u1", Display: "U <1>", Type: "User"}, {Value: "g2", Type: "Group"}, {Value: "u3"}}, fast: true},
+		{name: "group empty members", kind: "Group", doc: `{"displayName":"G"}`, members: []store.Member{}, fast: true},
+		{name: "empty document", kind: "User", doc: `{}`, fast: true},
+		{name: "computed key in document", kind: "User", doc: `{"userName":"a","id":"other"}`, fast: false},
+		{name: "escaped key", kind: "User", doc: `{"userName":"a","\u00e9t\\u0026":"v"}`, fast: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := checkRawRender(t, e.srv, tt.kind, []byte(tt.doc), tt.members, tt.groups); got != tt.fast {
+				t.Fatalf("fast path taken: %v, want %v", got, tt.fast)
+			}
+		})
+	}
+}
+
+// FuzzRenderRaw checks that the spliced response is byte for byte what
+// encoding the rendered map gives, for any stored document.
+func FuzzRenderRaw(f *testing.F) {
+	for _, s := range []string{
+		`{"userName":"a","active":true}`,
+		`{"a":[1,{"b":"\\u0026\\\\u0026"}],"userName":"<&>"}`,
+		`{"` + enterpriseURN + `":{"manager":{"value":"m"}},"userName":"x"}`,
+		`{"groups":[],"userName":"x"}`,
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	e := newEnv(f)
+	f.Fuzz(func(t *testing.T, doc string, group bool) {
+		kind := "User"
+		var members []store.Member
+		if group {
+			kind, members = "Group", []store.Member{{Value: "u1", Display: doc}}
+		}
+		checkRawRender(t, e.srv, kind, []byte(doc), members, map[string][]store.GroupRef{"id-1": {{ID: "g", DisplayName: doc}}})
+	})
+}
