@@ -9,7 +9,6 @@ import (
 	"github.com/scim-operator/scim-operator/scimserver/store"
 )
 
-
 // slowRender is the response render and writeJSON produce.
 func slowRender(t testing.TB, s *Server, kind string, res *store.Resource, v view) []byte {
 	t.Helper()

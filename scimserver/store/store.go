@@ -45,6 +45,10 @@ type Resource struct {
 	Kind                  Kind
 	ID                    string
 	Doc                   map[string]any // the SCIM document (no id, meta, schemas, members, groups)
+	Members               []Member       // groups; filled only when asked for
+	Created, LastModified time.Time
+	Version               int64
+
 	// Raw is Doc as stored (compact JSON, keys sorted, as encoding/json
 	// writes a map), set by reads and writes that have it at hand: a
 	// response without projection can copy it instead of encoding Doc.
@@ -54,9 +58,6 @@ type Resource struct {
 	// user belongs to no group, so nobody needs to ask GroupsOf. False
 	// means unknown.
 	NoGroups bool
-	Members               []Member       // groups; filled only when asked for
-	Created, LastModified time.Time
-	Version               int64
 }
 
 // Lookup is an equality test the store can answer from an index.
