@@ -171,9 +171,14 @@ func (s *Server) groupsFor(ctx context.Context, rt *schema.ResourceType, proj *p
 	if rt.Name != "User" || s.reg.ResourceType("Group") == nil || !proj.wants(rt, "", "groups") || len(res) == 0 {
 		return nil, nil
 	}
-	ids := make([]string, len(res))
-	for i, r := range res {
-		ids[i] = r.ID
+	ids := make([]string, 0, len(res))
+	for _, r := range res {
+		if !r.NoGroups {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return map[string][]store.GroupRef{}, nil // the store checked: in no group
 	}
 	g, err := s.store.GroupsOf(ctx, ids)
 	if err != nil {

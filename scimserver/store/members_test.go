@@ -151,3 +151,75 @@ func TestConcurrentMemberUpdates(t *testing.T) {
 		t.Errorf("version %d, want %d: an update was lost", g.Version, n+1)
 	}
 }
+
+// NoGroups is set by every read that probed membership, and only for a
+// user in no group: the server skips GroupsOf on its word.
+func TestNoGroups(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	mustCreate(t, s, userRes("u1", "a"), userRes("u2", "b"), groupRes("g", "G", "u1"))
+	reads := map[string]func(id string) *Resource{
+		"Get": func(id string) *Resource {
+			r, err := s.Get(ctx, User, id, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		},
+		"List by userName": func(id string) *Resource {
+			name := map[string]string{"u1": "a", "u2": "b"}[id]
+			p, err := s.List(ctx, User, Query{Lookup: &Lookup{Attr: "userName", Value: name}, Count: 1})
+			if err != nil || len(p.Resources) != 1 {
+				t.Fatalf("List: %v, %v", p, err)
+			}
+			return p.Resources[0]
+		},
+		"List page": func(id string) *Resource {
+			p, err := s.List(ctx, User, Query{Count: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range p.Resources {
+				if r.ID == id {
+					return r
+				}
+			}
+			t.Fatalf("%s not listed", id)
+			return nil
+		},
+		"Update": func(id string) *Resource {
+			r, err := s.Update(ctx, User, id, func(cur *Resource) (map[string]any, []MemberOp, error) { return nil, nil, nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		},
+	}
+	check := func(stage string, want map[string]bool) {
+		t.Helper()
+		for name, read := range reads {
+			for id, noGroups := range want {
+				if got := read(id).NoGroups; got != noGroups {
+					t.Errorf("%s: %s(%s).NoGroups = %v, want %v", stage, name, id, got, noGroups)
+				}
+			}
+		}
+	}
+	check("u1 member", map[string]bool{"u1": false, "u2": true})
+	if _, err := s.Update(ctx, Group, "g", func(*Resource) (map[string]any, []MemberOp, error) {
+		return nil, []MemberOp{ops(MemberRemove, "u1"), ops(MemberAdd, "u2")}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("u2 member", map[string]bool{"u1": true, "u2": false})
+	// Full scans do not probe: unknown, never a wrong "no groups".
+	p, err := s.List(ctx, User, Query{Match: func(*Resource) bool { return true }, Count: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range p.Resources {
+		if r.NoGroups {
+			t.Errorf("full scan: %s.NoGroups set without a probe", r.ID)
+		}
+	}
+}

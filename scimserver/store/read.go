@@ -21,7 +21,7 @@ func scanResource(kind Kind, row rowScanner) (*Resource, int64, error) {
 		c   cols
 		doc []byte
 	)
-	if err := row.Scan(c.dest(&doc)...); err != nil {
+	if err := row.Scan(c.dest(&doc, true)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, 0, ErrNotFound
 		}
@@ -34,15 +34,23 @@ func scanResource(kind Kind, row rowScanner) (*Resource, int64, error) {
 	return r, c.rid, err
 }
 
-// cols are the resCols columns but the document, which is scanned apart
-// (as sql.RawBytes when streaming, to test it before decoding).
+// cols are the resCols (or scanCols) columns but the document, which is
+// scanned apart (as sql.RawBytes when streaming, to test it before
+// decoding).
 type cols struct {
 	rid, created, modified, version int64
 	id                              string
+	inGroup                         bool
+	probed                          bool // the row has the inGroup column
 }
 
-func (c *cols) dest(doc any) []any {
-	return []any{&c.rid, &c.id, doc, &c.created, &c.modified, &c.version}
+func (c *cols) dest(doc any, probed bool) []any {
+	c.probed = probed
+	d := []any{&c.rid, &c.id, doc, &c.created, &c.modified, &c.version}
+	if probed {
+		d = append(d, &c.inGroup)
+	}
+	return d
 }
 
 func (c *cols) resource(kind Kind, doc []byte) (*Resource, error) {
@@ -51,6 +59,7 @@ func (c *cols) resource(kind Kind, doc []byte) (*Resource, error) {
 		Created:      time.Unix(0, c.created).UTC(),
 		LastModified: time.Unix(0, c.modified).UTC(),
 		Version:      c.version,
+		NoGroups:     kind == User && c.probed && !c.inGroup,
 	}
 	d := json.NewDecoder(bytes.NewReader(doc))
 	d.UseNumber() // integers stay exact, as the rest of the server expects
@@ -68,7 +77,11 @@ func eachResource(kind Kind, rows *sql.Rows, text func([]byte) bool, fn func(r *
 		c   cols
 		doc sql.RawBytes // valid until the next Next: decoded or skipped before
 	)
-	dest := c.dest(&doc)
+	names, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	dest := c.dest(&doc, len(names) > 6)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
@@ -269,7 +282,7 @@ func (w window) cut(n int) (lo, hi int) {
 // selects, or every resource of kind, in creation order.
 func (s *SQLite) candidates(ctx context.Context, tx *sql.Tx, kind Kind, l *Lookup) (*sql.Rows, error) {
 	if l == nil {
-		return tx.QueryContext(ctx, `SELECT `+resCols+` FROM resources WHERE kind = ? ORDER BY rid`, string(kind))
+		return tx.QueryContext(ctx, `SELECT `+scanCols+` FROM resources WHERE kind = ? ORDER BY rid`, string(kind))
 	}
 	attr, val, err := lookupArgs(kind, l)
 	if err != nil {

@@ -7,8 +7,15 @@ import (
 	"fmt"
 )
 
-// Column list shared by every query that builds a Resource (see scanResource).
-const resCols = `rid, id, doc, created, last_modified, version`
+// Column list shared by every query that builds a Resource (see
+// scanResource). The last says whether the resource is a member of any
+// group, an index probe that spares a user in no group the GroupsOf
+// query its response would need (Resource.NoGroups).
+const resCols = scanCols + `, EXISTS (SELECT 1 FROM members WHERE member_rid = resources.rid)`
+
+// scanCols are resCols without the group probe, for full scans: most of
+// their rows are never returned.
+const scanCols = `rid, id, doc, created, last_modified, version`
 
 // stmts are prepared once: parsing SQL costs more than running these
 // index lookups. Write statements are bound to the writer connection and

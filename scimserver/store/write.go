@@ -160,7 +160,8 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		return nil, err
 	}
 	s.committed(ew)
-	return &Resource{Kind: kind, ID: id, Doc: doc, Raw: enc, Created: cur.Created, LastModified: now, Version: cur.Version + 1}, nil
+	return &Resource{Kind: kind, ID: id, Doc: doc, Raw: enc, Created: cur.Created, LastModified: now, Version: cur.Version + 1,
+		NoGroups: cur.NoGroups}, nil
 }
 
 // applyMemberOps applies ops in order, one row per member, so a large group
