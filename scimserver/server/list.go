@@ -329,7 +329,12 @@ func (s *Server) serveRootSearch(w http.ResponseWriter, r *http.Request, rts []*
 	}
 	base := s.baseURL(r)
 	for _, h := range hits {
-		resp.Resources = append(resp.Resources, s.renderListed(h.cq, h.res, base, groups[h.cq]))
+		out, err := s.renderListed(h.cq, h.res, base, groups[h.cq])
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		resp.Resources = append(resp.Resources, out)
 	}
 	resp.ItemsPerPage = len(resp.Resources)
 	writeJSON(w, http.StatusOK, resp)
@@ -372,14 +377,18 @@ func (s *Server) appendPage(ctx context.Context, resp *listResponse, cq *compile
 		return err
 	}
 	for _, x := range res {
-		resp.Resources = append(resp.Resources, s.renderListed(cq, x, base, groups))
+		out, err := s.renderListed(cq, x, base, groups)
+		if err != nil {
+			return err
+		}
+		resp.Resources = append(resp.Resources, out)
 	}
 	return nil
 }
 
 // renderListed renders one listed resource: members as [] when loaded but
 // empty, and not at all when the projection leaves them out.
-func (s *Server) renderListed(cq *compiledQuery, x *store.Resource, base string, groups map[string][]store.GroupRef) any {
+func (s *Server) renderListed(cq *compiledQuery, x *store.Resource, base string, groups map[string][]store.GroupRef) (any, error) {
 	if cq.q.Members && x.Members == nil {
 		x.Members = []store.Member{}
 	}
@@ -388,9 +397,12 @@ func (s *Server) renderListed(cq *compiledQuery, x *store.Resource, base string,
 	}
 	v := view{base: base, proj: cq.proj, groups: groups}
 	if b, ok := s.renderRaw(cq.rt, x, v); ok {
-		return json.RawMessage(b[:len(b)-1])
+		return json.RawMessage(b[:len(b)-1]), nil
 	}
-	return s.render(cq.rt, x, v)
+	if err := decodeDoc(x); err != nil {
+		return nil, err
+	}
+	return s.render(cq.rt, x, v), nil
 }
 
 func (cq *compiledQuery) wantMembers() bool {
@@ -447,6 +459,8 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 		}
 		cq.q.Order, cq.sortErr = order, err
 	}
+	// Rendered from the stored bytes (renderRaw); Order.Key needs Doc.
+	cq.q.RawOnly = cq.proj == nil && cq.q.Order == nil
 	return cq, nil
 }
 

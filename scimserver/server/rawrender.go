@@ -44,7 +44,17 @@ func (s *Server) renderRaw(rt *schema.ResourceType, res *store.Resource, v view)
 		if isExtension(rt, m.key) {
 			// Small: decoded already, and render's rules (drop when
 			// empty, manager's $ref, never-returned) apply to it.
-			ext := s.renderExtension(rt, res, m.key, v.base)
+			val, ok := res.Doc[m.key]
+			if res.Doc == nil { // left undecoded by the store
+				d := json.NewDecoder(bytes.NewReader(m.val))
+				d.UseNumber()
+				if d.Decode(&val) != nil {
+					return nil, false
+				}
+			} else if !ok {
+				return nil, false
+			}
+			ext := s.renderExtension(rt, m.key, val, v.base)
 			if ext == nil {
 				continue
 			}

@@ -43,8 +43,15 @@ func checkRawRender(t testing.TB, s *Server, kind string, doc []byte, members []
 	if !ok {
 		return false
 	}
-	if want := slowRender(t, s, kind, res, v); !bytes.Equal(got, want) {
+	want := slowRender(t, s, kind, res, v)
+	if !bytes.Equal(got, want) {
 		t.Fatalf("renderRaw differs from render for %s\n got %s\nwant %s", doc, got, want)
+	}
+	// Left undecoded by the store (RawReader, Query.RawOnly): the same.
+	undecoded := *res
+	undecoded.Doc = nil
+	if got, ok := s.renderRaw(s.reg.ResourceType(kind), &undecoded, v); !ok || !bytes.Equal(got, want) {
+		t.Fatalf("renderRaw without Doc (ok %v) differs for %s\n got %s\nwant %s", ok, doc, got, want)
 	}
 	return true
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -61,7 +63,7 @@ func (s *Server) render(rt *schema.ResourceType, res *store.Resource, v view) ma
 	}
 	schemas := []any{rt.Schema.ID}
 	for _, e := range rt.Extensions {
-		cp := s.renderExtension(rt, res, e.Schema.ID, v.base)
+		cp := s.renderExtension(rt, e.Schema.ID, res.Doc[e.Schema.ID], v.base)
 		if cp == nil {
 			delete(out, e.Schema.ID)
 			continue
@@ -104,16 +106,16 @@ func (s *Server) render(rt *schema.ResourceType, res *store.Resource, v view) ma
 	return out
 }
 
-// renderExtension is the rendered copy of the extension object urn of
-// res's document, or nil when the document has none (or an empty one).
-func (s *Server) renderExtension(rt *schema.ResourceType, res *store.Resource, urn, base string) map[string]any {
+// renderExtension is the rendered copy of val, the document's extension
+// object urn, or nil when it is no object or an empty one.
+func (s *Server) renderExtension(rt *schema.ResourceType, urn string, val any, base string) map[string]any {
 	var ext *schema.Schema
 	for _, e := range rt.Extensions {
 		if e.Schema.ID == urn {
 			ext = e.Schema
 		}
 	}
-	m, ok := res.Doc[urn].(map[string]any)
+	m, ok := val.(map[string]any)
 	if ext == nil || !ok || len(m) == 0 {
 		return nil
 	}
@@ -134,6 +136,17 @@ func (s *Server) renderExtension(rt *schema.ResourceType, res *store.Resource, u
 	}
 	dropNever(ext.Attributes, cp)
 	return cp
+}
+
+// decodeDoc fills res.Doc from res.Raw when the store left it undecoded
+// (store.RawReader, Query.RawOnly) and render needs it after all.
+func decodeDoc(res *store.Resource) error {
+	if res.Doc != nil || res.Raw == nil {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(res.Raw))
+	d.UseNumber() // as the store decodes
+	return d.Decode(&res.Doc)
 }
 
 // memberRef is the $ref of a group member.

@@ -62,6 +62,10 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, rt *schem
 		writeEncoded(w, status, b)
 		return
 	}
+	if err := decodeDoc(res); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	writeJSON(w, status, s.render(rt, res, v))
 }
 
@@ -122,7 +126,14 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *schema.Resou
 func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *schema.ResourceType, id string) {
 	proj := projectionFrom(r, rt)
 	withMembers := rt.Name == "Group" && proj.wants(rt, "", "members")
-	res, err := s.store.Get(r.Context(), kindOf(rt), id, withMembers)
+	var res *store.Resource
+	var err error
+	if rr, ok := s.store.(store.RawReader); ok && proj == nil && !withMembers {
+		// Answered from the stored bytes (renderRaw): no decoding.
+		res, err = rr.GetRaw(r.Context(), kindOf(rt), id)
+	} else {
+		res, err = s.store.Get(r.Context(), kindOf(rt), id, withMembers)
+	}
 	if err != nil {
 		s.writeError(w, r, s.storeErr("get", rt, id, err))
 		return

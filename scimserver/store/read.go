@@ -17,6 +17,11 @@ type rowScanner interface{ Scan(dest ...any) error }
 // scanResource reads the resCols columns of one row. It returns
 // ErrNotFound for sql.ErrNoRows.
 func scanResource(kind Kind, row rowScanner) (*Resource, int64, error) {
+	return scan(kind, row, true)
+}
+
+// scan is scanResource, leaving Doc nil unless decode is set.
+func scan(kind Kind, row rowScanner, decode bool) (*Resource, int64, error) {
 	var (
 		c   cols
 		doc []byte
@@ -27,7 +32,7 @@ func scanResource(kind Kind, row rowScanner) (*Resource, int64, error) {
 		}
 		return nil, 0, err
 	}
-	r, err := c.resource(kind, doc)
+	r, err := c.resource(kind, doc, decode)
 	if r != nil {
 		r.Raw = doc // scanned as []byte: a copy of its own
 	}
@@ -53,13 +58,16 @@ func (c *cols) dest(doc any, probed bool) []any {
 	return d
 }
 
-func (c *cols) resource(kind Kind, doc []byte) (*Resource, error) {
+func (c *cols) resource(kind Kind, doc []byte, decode bool) (*Resource, error) {
 	r := &Resource{
 		Kind: kind, ID: c.id,
 		Created:      time.Unix(0, c.created).UTC(),
 		LastModified: time.Unix(0, c.modified).UTC(),
 		Version:      c.version,
 		NoGroups:     kind == User && c.probed && !c.inGroup,
+	}
+	if !decode {
+		return r, nil
 	}
 	d := json.NewDecoder(bytes.NewReader(doc))
 	d.UseNumber() // integers stay exact, as the rest of the server expects
@@ -72,6 +80,11 @@ func (c *cols) resource(kind Kind, doc []byte) (*Resource, error) {
 // eachResource calls fn for every row of rows (resCols) whose document
 // passes text (nil: every row), then closes rows.
 func eachResource(kind Kind, rows *sql.Rows, text func([]byte) bool, fn func(r *Resource, rid int64)) error {
+	return eachRow(kind, rows, text, true, fn)
+}
+
+// eachRow is eachResource, leaving Doc nil unless decode is set.
+func eachRow(kind Kind, rows *sql.Rows, text func([]byte) bool, decode bool, fn func(r *Resource, rid int64)) error {
 	defer rows.Close()
 	var (
 		c   cols
@@ -89,7 +102,7 @@ func eachResource(kind Kind, rows *sql.Rows, text func([]byte) bool, fn func(r *
 		if text != nil && !text(doc) {
 			continue
 		}
-		r, err := c.resource(kind, doc)
+		r, err := c.resource(kind, doc, decode)
 		if err != nil {
 			return err
 		}
@@ -126,6 +139,16 @@ func (s *SQLite) Get(ctx context.Context, kind Kind, id string, members bool) (*
 		return nil, err
 	}
 	return r, nil
+}
+
+// GetRaw is Get without members and without decoding the document (see
+// RawReader).
+func (s *SQLite) GetRaw(ctx context.Context, kind Kind, id string) (*Resource, error) {
+	if err := checkKind(kind); err != nil {
+		return nil, err
+	}
+	r, _, err := scan(kind, s.stmts.get.QueryRowContext(ctx, string(kind), id), false)
+	return r, err
 }
 
 // scanMembers appends each (group_rid, id, display) row to its group. Every
@@ -231,7 +254,7 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	defer tx.Rollback()
 
 	if inSQL {
-		return s.listSQL(ctx, tx, kind, w, q.Order, withMembers)
+		return s.listSQL(ctx, tx, kind, w, q.Order, withMembers, !q.RawOnly)
 	}
 	rows, err := s.candidates(ctx, tx, kind, q.Lookup)
 	if err != nil {
@@ -439,7 +462,7 @@ func pageQuery(order *Order) (string, error) {
 
 // listSQL pages in SQL: the cheap path for an unfiltered list, in creation
 // order or by an indexed column.
-func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, order *Order, withMembers bool) (*Page, error) {
+func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, order *Order, withMembers, decode bool) (*Page, error) {
 	query, err := pageQuery(order)
 	if err != nil {
 		return nil, err
@@ -457,7 +480,7 @@ func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, o
 	if err != nil {
 		return nil, err
 	}
-	if err := eachResource(kind, rows, nil, page.add); err != nil {
+	if err := eachRow(kind, rows, nil, decode, page.add); err != nil {
 		return nil, err
 	}
 	if withMembers {
