@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"testing"
 	"time"
 
@@ -112,4 +113,45 @@ func FuzzRenderRaw(f *testing.F) {
 		}
 		checkRawRender(t, e.srv, kind, []byte(doc), members, map[string][]store.GroupRef{"id-1": {{ID: "g", DisplayName: doc}}})
 	})
+}
+
+// Every answer that carries a user carries its groups, whether the store
+// said "no groups" with the read, loaded them in the write transaction or
+// left them to GroupsOf.
+func TestUserGroupsInEveryAnswer(t *testing.T) {
+	e := newEnv(t)
+	in := e.post("/Users", user("in@contoso.com")).want(t, 201).str(t, "/id")
+	out := e.post("/Users", user("out@contoso.com")).want(t, 201).str(t, "/id")
+	gid := e.post("/Groups", group("Sales", "members", []any{map[string]any{"value": in}})).want(t, 201).str(t, "/id")
+	answers := []struct {
+		name    string
+		do      func(id, userName string) *resp
+		pointer string
+	}{
+		{"GET", func(id, _ string) *resp { return e.get("/Users/"+id).want(t, 200) }, "/groups"},
+		{"PATCH", func(id, _ string) *resp {
+			return e.patch("/Users/"+id, op("replace", "title", "T")).want(t, 200)
+		}, "/groups"},
+		{"filter", func(_, name string) *resp {
+			return e.get("/Users?filter="+url.QueryEscape(`userName eq "`+name+`"`)).want(t, 200)
+		}, "/Resources/0/groups"},
+	}
+	for _, a := range answers {
+		t.Run(a.name, func(t *testing.T) {
+			r := a.do(in, "in@contoso.com")
+			if got, _ := at(r.json, a.pointer+"/0/value"); got != gid || len(r.json) == 0 {
+				t.Errorf("member: %s = %v, want %s: %s", a.pointer, got, gid, r.raw)
+			}
+			if _, ok := at(a.do(out, "out@contoso.com").json, a.pointer); ok {
+				t.Errorf("non-member has %s", a.pointer)
+			}
+		})
+	}
+	page := e.get("/Users?count=10").want(t, 200)
+	if got, _ := at(page.json, "/Resources/0/groups/0/value"); got != gid {
+		t.Errorf("page: first user's groups %v, want %s", got, gid)
+	}
+	if _, ok := at(page.json, "/Resources/1/groups"); ok {
+		t.Errorf("page: second user has groups: %s", page.raw)
+	}
 }

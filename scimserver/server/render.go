@@ -184,22 +184,26 @@ func (s *Server) groupsFor(ctx context.Context, rt *schema.ResourceType, proj *p
 	if rt.Name != "User" || s.reg.ResourceType("Group") == nil || !proj.wants(rt, "", "groups") || len(res) == 0 {
 		return nil, nil
 	}
+	// Only users whose groups the store did not return with them.
+	known := map[string][]store.GroupRef{}
 	ids := make([]string, 0, len(res))
 	for _, r := range res {
-		if !r.NoGroups {
+		if r.Groups == nil {
 			ids = append(ids, r.ID)
+		} else if len(r.Groups) > 0 {
+			known[r.ID] = r.Groups
 		}
 	}
 	if len(ids) == 0 {
-		return map[string][]store.GroupRef{}, nil // the store checked: in no group
+		return known, nil
 	}
 	g, err := s.store.GroupsOf(ctx, ids)
 	if err != nil {
 		s.metrics.storeErrors.WithLabelValues("groupsOf").Inc()
 		return nil, err
 	}
-	if g == nil {
-		g = map[string][]store.GroupRef{}
+	for id, refs := range g {
+		known[id] = refs
 	}
-	return g, nil
+	return known, nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -276,8 +277,8 @@ func (s *Server) audit(r *http.Request, action string, rt *schema.ResourceType, 
 		actor = ri.token.Name + "/" + ri.token.Fingerprint()
 	}
 	s.metrics.audit.WithLabelValues(rt.Name, action).Inc()
-	s.log.Info("Audit", "audit", true, "requestID", ri.id, "actor", actor, "action", action,
-		"resourceType", rt.Name, "id", id)
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "Audit", slog.Bool("audit", true), slog.String("requestID", ri.id),
+		slog.String("actor", actor), slog.String("action", action), slog.String("resourceType", rt.Name), slog.String("id", id))
 }
 
 // membersFromBody reads a Group body's members (POST/PUT), which the

@@ -152,15 +152,23 @@ func TestConcurrentMemberUpdates(t *testing.T) {
 	}
 }
 
-// NoGroups is set by every read that probed membership, and only for a
-// user in no group: the server skips GroupsOf on its word.
-func TestNoGroups(t *testing.T) {
+// Reads that probe membership return [] Groups for a user in no group and
+// nil (unknown) otherwise; Update returns the user's groups. The server
+// skips GroupsOf on their word.
+func TestGroupsKnown(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
 	mustCreate(t, s, userRes("u1", "a"), userRes("u2", "b"), groupRes("g", "G", "u1"))
 	reads := map[string]func(id string) *Resource{
 		"Get": func(id string) *Resource {
 			r, err := s.Get(ctx, User, id, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		},
+		"GetRaw": func(id string) *Resource {
+			r, err := s.GetRaw(ctx, User, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,39 +195,46 @@ func TestNoGroups(t *testing.T) {
 			t.Fatalf("%s not listed", id)
 			return nil
 		},
-		"Update": func(id string) *Resource {
-			r, err := s.Update(ctx, User, id, func(cur *Resource) (map[string]any, []MemberOp, error) { return nil, nil, nil })
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r
-		},
 	}
-	check := func(stage string, want map[string]bool) {
+	update := func(id string) *Resource {
+		r, err := s.Update(ctx, User, id, func(cur *Resource) (map[string]any, []MemberOp, error) { return nil, nil, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	check := func(stage, member, other string) {
 		t.Helper()
 		for name, read := range reads {
-			for id, noGroups := range want {
-				if got := read(id).NoGroups; got != noGroups {
-					t.Errorf("%s: %s(%s).NoGroups = %v, want %v", stage, name, id, got, noGroups)
-				}
+			if g := read(member).Groups; g != nil {
+				t.Errorf("%s: %s(%s).Groups = %v, want nil (unknown)", stage, name, member, g)
+			}
+			if g := read(other).Groups; g == nil || len(g) != 0 {
+				t.Errorf("%s: %s(%s).Groups = %#v, want []", stage, name, other, g)
 			}
 		}
+		if g := update(member).Groups; !reflect.DeepEqual(g, []GroupRef{{ID: "g", DisplayName: "G"}}) {
+			t.Errorf("%s: Update(%s).Groups = %v", stage, member, g)
+		}
+		if g := update(other).Groups; g == nil || len(g) != 0 {
+			t.Errorf("%s: Update(%s).Groups = %#v, want []", stage, other, g)
+		}
 	}
-	check("u1 member", map[string]bool{"u1": false, "u2": true})
+	check("u1 member", "u1", "u2")
 	if _, err := s.Update(ctx, Group, "g", func(*Resource) (map[string]any, []MemberOp, error) {
 		return nil, []MemberOp{ops(MemberRemove, "u1"), ops(MemberAdd, "u2")}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	check("u2 member", map[string]bool{"u1": true, "u2": false})
+	check("u2 member", "u2", "u1")
 	// Full scans do not probe: unknown, never a wrong "no groups".
 	p, err := s.List(ctx, User, Query{Match: func(*Resource) bool { return true }, Count: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range p.Resources {
-		if r.NoGroups {
-			t.Errorf("full scan: %s.NoGroups set without a probe", r.ID)
+		if r.Groups != nil {
+			t.Errorf("full scan: %s.Groups = %#v without a probe", r.ID, r.Groups)
 		}
 	}
 }

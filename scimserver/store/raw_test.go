@@ -22,7 +22,7 @@ func TestRawReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if raw.Doc != nil || !bytes.Equal(raw.Raw, full.Raw) || raw.Version != full.Version || raw.NoGroups != full.NoGroups ||
+	if raw.Doc != nil || !bytes.Equal(raw.Raw, full.Raw) || raw.Version != full.Version || len(raw.Groups) != len(full.Groups) || (raw.Groups == nil) != (full.Groups == nil) ||
 		!raw.Created.Equal(full.Created) || !raw.LastModified.Equal(full.LastModified) {
 		t.Fatalf("GetRaw %+v, Get %+v", raw, full)
 	}

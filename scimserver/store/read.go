@@ -64,7 +64,9 @@ func (c *cols) resource(kind Kind, doc []byte, decode bool) (*Resource, error) {
 		Created:      time.Unix(0, c.created).UTC(),
 		LastModified: time.Unix(0, c.modified).UTC(),
 		Version:      c.version,
-		NoGroups:     kind == User && c.probed && !c.inGroup,
+	}
+	if kind == User && c.probed && !c.inGroup {
+		r.Groups = []GroupRef{}
 	}
 	if !decode {
 		return r, nil

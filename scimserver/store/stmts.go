@@ -10,7 +10,7 @@ import (
 // Column list shared by every query that builds a Resource (see
 // scanResource). The last says whether the resource is a member of any
 // group, an index probe that spares a user in no group the GroupsOf
-// query its response would need (Resource.NoGroups).
+// query its response would need (Resource.Groups).
 const resCols = scanCols + `, EXISTS (SELECT 1 FROM members WHERE member_rid = resources.rid)`
 
 // scanCols are resCols without the group probe, for full scans: most of
@@ -24,6 +24,7 @@ type stmts struct {
 	// writer
 	insert, forUpdate, update, deleteRes       *sql.Stmt
 	addMember, userExists, removeMember, clear *sql.Stmt
+	userGroups                                 *sql.Stmt
 	// change log (eventwrite.go, eventread.go)
 	insertEvent, rawForDelete, deleteRID, groupsOfRID, memberIDs *sql.Stmt
 	readEvents, eventHead, eventRange, eventTime, pruneEvents    *sql.Stmt
@@ -57,6 +58,10 @@ func (s *stmts) prepare(ctx context.Context, w, r *sql.DB, events bool) error {
 	s.removeMember = p(w, `DELETE FROM members WHERE group_rid = ?
 		AND member_rid = (SELECT rid FROM resources WHERE kind = 'User' AND id = ?)`)
 	s.clear = p(w, `DELETE FROM members WHERE group_rid = ?`)
+	// A user's groups as GroupsOf orders them, read inside Update's
+	// transaction so the response needs no read transaction of its own.
+	s.userGroups = p(w, `SELECT g.id, g.display_name FROM members m JOIN resources g ON g.rid = m.group_rid
+		WHERE m.member_rid = ? ORDER BY g.rid`)
 
 	s.get = p(r, `SELECT `+resCols+` FROM resources WHERE kind = ? AND id = ?`)
 	s.members = p(r, memberQuery(`m.group_rid = ?`))

@@ -54,10 +54,12 @@ type Resource struct {
 	// response without projection can copy it instead of encoding Doc.
 	// Nil when unknown; never modified by its holders.
 	Raw []byte
-	// NoGroups, set by reads that checked in the same query, says the
-	// user belongs to no group, so nobody needs to ask GroupsOf. False
-	// means unknown.
-	NoGroups bool
+	// Groups, when not nil, are the user's groups as GroupsOf would
+	// answer, known to the read or write that returned the user: reads
+	// probe membership in the same query and set [] for a user in no
+	// group; Update loads them in its transaction. Nil means unknown
+	// (ask GroupsOf).
+	Groups []GroupRef
 }
 
 // Lookup is an equality test the store can answer from an index.

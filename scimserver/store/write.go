@@ -156,12 +156,39 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 			return nil, err
 		}
 	}
+	groups := cur.Groups // [] when the read probed none
+	if kind == User && groups == nil {
+		if groups, err = userGroups(ctx, tx.StmtContext(ctx, s.stmts.userGroups), rid); err != nil {
+			return nil, err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
 	s.committed(ew)
 	return &Resource{Kind: kind, ID: id, Doc: doc, Raw: enc, Created: cur.Created, LastModified: now, Version: cur.Version + 1,
-		NoGroups: cur.NoGroups}, nil
+		Groups: groups}, nil
+}
+
+// userGroups reads the groups of the user rid (never nil).
+func userGroups(ctx context.Context, st *sql.Stmt, rid int64) ([]GroupRef, error) {
+	rows, err := st.QueryContext(ctx, rid)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []GroupRef{}
+	for rows.Next() {
+		var (
+			gid  string
+			name sql.NullString
+		)
+		if err := rows.Scan(&gid, &name); err != nil {
+			return nil, err
+		}
+		out = append(out, GroupRef{ID: gid, DisplayName: name.String})
+	}
+	return out, rows.Err()
 }
 
 // applyMemberOps applies ops in order, one row per member, so a large group
