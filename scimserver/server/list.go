@@ -250,7 +250,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, rts []*schema
 		}
 		resp.TotalResults = page.Total
 		resp.ItemsPerPage = len(resp.Resources)
-		writeJSON(w, http.StatusOK, resp)
+		s.writeList(w, r, resp)
 		return
 	}
 
@@ -337,7 +337,7 @@ func (s *Server) serveRootSearch(w http.ResponseWriter, r *http.Request, rts []*
 		resp.Resources = append(resp.Resources, out)
 	}
 	resp.ItemsPerPage = len(resp.Resources)
-	writeJSON(w, http.StatusOK, resp)
+	s.writeList(w, r, resp)
 }
 
 // rootPart lists one type's share of a root search: its number of matches

@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/scim-operator/scim-operator/scimserver/schema"
@@ -16,6 +18,45 @@ import (
 // decoding them into maps and encoding the maps again, which was most of
 // a list page's CPU. The bytes are exactly what writeJSON(render(...))
 // writes (rawrender_test.go checks it); anything unusual takes that path.
+
+// writeList writes a ListResponse as writeJSON would, copying resources
+// spliced by renderRaw as they are: encoding/json would scan each of them
+// again to compact it.
+func (s *Server) writeList(w http.ResponseWriter, r *http.Request, resp listResponse) {
+	enc := newValueEncoder()
+	schemas, err := enc.encode(resp.Schemas)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	buf := make([]byte, 0, 256)
+	buf = append(buf, `{"schemas":`...)
+	buf = append(buf, schemas...)
+	buf = append(buf, `,"totalResults":`...)
+	buf = strconv.AppendInt(buf, int64(resp.TotalResults), 10)
+	buf = append(buf, `,"startIndex":`...)
+	buf = strconv.AppendInt(buf, int64(resp.StartIndex), 10)
+	buf = append(buf, `,"itemsPerPage":`...)
+	buf = strconv.AppendInt(buf, int64(resp.ItemsPerPage), 10)
+	buf = append(buf, `,"Resources":[`...)
+	for i, res := range resp.Resources {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		if raw, ok := res.(json.RawMessage); ok {
+			buf = append(buf, raw...)
+			continue
+		}
+		b, err := enc.encode(res)
+		if err != nil {
+			writeSCIMError(w, http.StatusInternalServerError, "", "internal error rendering the response")
+			return
+		}
+		buf = append(buf, b...)
+	}
+	buf = append(buf, "]}\n"...)
+	writeEncoded(w, http.StatusOK, buf)
+}
 
 // member is one top-level member of the response: its key and encoded value.
 type member struct {
@@ -76,46 +117,60 @@ func (s *Server) renderRaw(rt *schema.ResourceType, res *store.Resource, v view)
 			schemas = append(schemas, e.Schema.ID)
 		}
 	}
-	computed := []struct {
-		key string
-		val any
-	}{
-		{"schemas", schemas},
-		{"id", res.ID},
-		{"meta", rawMeta{
-			Created: formatTime(res.Created), LastModified: formatTime(res.LastModified),
-			Location: location(v.base, rt, res.ID), ResourceType: rt.Name, Version: etag(res.Version),
-		}},
-	}
-	for _, c := range computed {
-		b, err := enc.encode(c.val)
-		if err != nil {
-			return nil, false
+	meta := []byte(`{"created":`)
+	meta = enc.appendString(meta, formatTime(res.Created))
+	meta = append(meta, `,"lastModified":`...)
+	meta = enc.appendString(meta, formatTime(res.LastModified))
+	meta = append(meta, `,"location":`...)
+	meta = enc.appendString(meta, location(v.base, rt, res.ID))
+	meta = append(meta, `,"resourceType":`...)
+	meta = enc.appendString(meta, rt.Name)
+	meta = append(meta, `,"version":`...)
+	meta = append(enc.appendString(meta, etag(res.Version)), '}')
+	sch := []byte{'['}
+	for i, u := range schemas {
+		if i > 0 {
+			sch = append(sch, ',')
 		}
-		out = append(out, member{c.key, b})
+		sch = enc.appendString(sch, u)
 	}
+	out = append(out, member{"schemas", append(sch, ']')}, member{"id", enc.appendString(nil, res.ID)}, member{"meta", meta})
 	if res.Kind == store.Group && res.Members != nil {
-		ms := make([]rawMember, len(res.Members))
+		b := []byte{'['}
 		for i, m := range res.Members {
-			ms[i] = rawMember{Ref: memberRef(v.base, m), Display: m.Display, Type: m.Type, Value: m.Value}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"$ref":`...)
+			b = enc.appendString(b, memberRef(v.base, m))
+			if m.Display != "" {
+				b = append(b, `,"display":`...)
+				b = enc.appendString(b, m.Display)
+			}
+			if m.Type != "" {
+				b = append(b, `,"type":`...)
+				b = enc.appendString(b, m.Type)
+			}
+			b = append(b, `,"value":`...)
+			b = append(enc.appendString(b, m.Value), '}')
 		}
-		b, err := enc.encode(ms)
-		if err != nil {
-			return nil, false
-		}
-		out = append(out, member{"members", b})
+		out = append(out, member{"members", append(b, ']')})
 	}
 	if res.Kind == store.User && v.groups != nil {
 		if refs := v.groups[res.ID]; len(refs) > 0 {
-			gs := make([]rawGroup, len(refs))
+			b := []byte{'['}
 			for i, g := range refs {
-				gs[i] = rawGroup{Ref: v.base + "/Groups/" + g.ID, Display: g.DisplayName, Type: "direct", Value: g.ID}
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"$ref":`...)
+				b = enc.appendString(b, v.base+"/Groups/"+g.ID)
+				b = append(b, `,"display":`...)
+				b = enc.appendString(b, g.DisplayName)
+				b = append(b, `,"type":"direct","value":`...)
+				b = append(enc.appendString(b, g.ID), '}')
 			}
-			b, err := enc.encode(gs)
-			if err != nil {
-				return nil, false
-			}
-			out = append(out, member{"groups", b})
+			out = append(out, member{"groups", append(b, ']')})
 		}
 	}
 	slices.SortFunc(out, func(a, b member) int { return strings.Compare(a.key, b.key) })
@@ -129,40 +184,12 @@ func (s *Server) renderRaw(rt *schema.ResourceType, res *store.Resource, v view)
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		k, err := enc.encode(m.key)
-		if err != nil {
-			return nil, false
-		}
-		buf = append(buf, k...)
+		buf = enc.appendString(buf, m.key)
 		buf = append(buf, ':')
 		buf = append(buf, m.val...)
 	}
 	buf = append(buf, '}', '\n')
 	return buf, true
-}
-
-// rawMeta, rawMember and rawGroup encode as render's maps do: fields in
-// key order, empty optional strings left out as render leaves them out.
-type rawMeta struct {
-	Created      string `json:"created"`
-	LastModified string `json:"lastModified"`
-	Location     string `json:"location"`
-	ResourceType string `json:"resourceType"`
-	Version      string `json:"version"`
-}
-
-type rawMember struct {
-	Ref     string `json:"$ref"`
-	Display string `json:"display,omitempty"`
-	Type    string `json:"type,omitempty"`
-	Value   string `json:"value"`
-}
-
-type rawGroup struct {
-	Ref     string `json:"$ref"`
-	Display string `json:"display"`
-	Type    string `json:"type"`
-	Value   string `json:"value"`
 }
 
 func isExtension(rt *schema.ResourceType, key string) bool {
@@ -198,10 +225,6 @@ func newValueEncoder() *valueEncoder {
 
 // encode returns v's encoding without the newline; the bytes are its own.
 func (e *valueEncoder) encode(v any) ([]byte, error) {
-	if s, ok := v.(string); ok && isPlain(s) {
-		b := make([]byte, 0, len(s)+2)
-		return append(append(append(b, '"'), s...), '"'), nil
-	}
 	e.buf.Reset()
 	if err := e.enc.Encode(v); err != nil {
 		return nil, err
@@ -209,15 +232,24 @@ func (e *valueEncoder) encode(v any) ([]byte, error) {
 	return bytes.Clone(bytes.TrimSuffix(e.buf.Bytes(), []byte{'\n'})), nil
 }
 
-// isPlain says s encodes as itself in quotes: printable ASCII without '"'
-// and '\'.
-func isPlain(s string) bool {
+// appendString appends s encoded as encoding/json encodes it without HTML
+// escaping: printable ASCII needs only '"' and '\' escaped; anything else
+// goes through the encoder.
+func (e *valueEncoder) appendString(buf []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			return false
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			b, _ := e.encode(s) // a string always encodes
+			return append(buf, b...)
 		}
 	}
-	return true
+	buf = append(buf, '"')
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			buf = append(buf, '\\')
+		}
+		buf = append(buf, s[i])
+	}
+	return append(buf, '"')
 }
 
 // topLevel splits a compact JSON object into its members, keys decoded. It

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -153,5 +154,25 @@ func TestUserGroupsInEveryAnswer(t *testing.T) {
 	}
 	if _, ok := at(page.json, "/Resources/1/groups"); ok {
 		t.Errorf("page: second user has groups: %s", page.raw)
+	}
+}
+
+// writeList writes what writeJSON writes for the same ListResponse.
+func TestWriteListMatchesWriteJSON(t *testing.T) {
+	e := newEnv(t)
+	resources := [][]any{
+		{},
+		{json.RawMessage(`{"id":"a","userName":"<&>"}`), map[string]any{"id": "b", "x": "R&D \u2028"}},
+	}
+	for _, rs := range resources {
+		resp := listResponse{Schemas: []string{"urn:ietf:params:scim:api:messages:2.0:ListResponse"},
+			TotalResults: 12, StartIndex: 3, ItemsPerPage: len(rs), Resources: rs}
+		want := httptest.NewRecorder()
+		writeJSON(want, 200, resp)
+		got := httptest.NewRecorder()
+		e.srv.writeList(got, httptest.NewRequest("GET", "/", nil), resp)
+		if got.Body.String() != want.Body.String() || got.Header().Get("Content-Length") != want.Header().Get("Content-Length") {
+			t.Errorf("writeList\n got %s\nwant %s", got.Body, want.Body)
+		}
 	}
 }
