@@ -82,9 +82,15 @@ func (s *Server) renderRaw(rt *schema.ResourceType, res *store.Resource, v view)
 		case "schemas", "id", "meta", "members", "groups":
 			return nil, false // render lets the computed value win; rare enough to leave to it
 		}
-		if isExtension(rt, m.key) {
-			// Small: decoded already, and render's rules (drop when
-			// empty, manager's $ref, never-returned) apply to it.
+		if ext := extensionSchema(rt, m.key); ext != nil {
+			// render's rules: drop when empty or no object, manager's
+			// $ref, never-returned attributes. Without a manager or an
+			// attribute never returned, the stored object is the answer.
+			if len(m.val) > 2 && m.val[0] == '{' && !bytes.Contains(m.val, []byte(`"manager"`)) &&
+				!slices.ContainsFunc(ext.Attributes, func(a *schema.Attribute) bool { return a.Returned == schema.ReturnedNever }) {
+				out = append(out, member{m.key, unescapeHTML(m.val)})
+				continue
+			}
 			val, ok := res.Doc[m.key]
 			if res.Doc == nil { // left undecoded by the store
 				d := json.NewDecoder(bytes.NewReader(m.val))
@@ -192,13 +198,14 @@ func (s *Server) renderRaw(rt *schema.ResourceType, res *store.Resource, v view)
 	return buf, true
 }
 
-func isExtension(rt *schema.ResourceType, key string) bool {
+// extensionSchema is the extension of rt whose URN is key, or nil.
+func extensionSchema(rt *schema.ResourceType, key string) *schema.Schema {
 	for _, e := range rt.Extensions {
 		if e.Schema.ID == key {
-			return true
+			return e.Schema
 		}
 	}
-	return false
+	return nil
 }
 
 func never(attrs []*schema.Attribute, name string) bool {

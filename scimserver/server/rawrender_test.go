@@ -72,6 +72,8 @@ func TestRenderRawMatchesRender(t *testing.T) {
 		{name: "user", kind: "User", doc: `{"userName":"a@b.c","active":true,"name":{"givenName":"A"},"emails":[{"value":"a@b.c","primary":true}]}`, fast: true},
 		{name: "html and escapes", kind: "User", doc: `{"userName":"a<b>&c","displayName":"\\u0026 \" \\\\ \n \u2028 é","title":"x\\u003cy"}`, fast: true},
 		{name: "extension with manager", kind: "User", doc: `{"userName":"a",` + mgr + `}`, fast: true},
+		{name: "extension copied as stored", kind: "User", doc: `{"userName":"a","` + enterpriseURN + `":{"department":"R&D","employeeNumber":"7","division":"\u003cx\u003e"}}`, fast: true},
+		{name: "extension naming a manager in a value", kind: "User", doc: `{"userName":"a","` + enterpriseURN + `":{"department":"manager"}}`, fast: true},
 		{name: "empty extension dropped", kind: "User", doc: `{"userName":"a","` + enterpriseURN + `":{}}`, fast: true},
 		{name: "extension not an object", kind: "User", doc: `{"userName":"a","` + enterpriseURN + `":"x"}`, fast: true},
 		{name: "password never returned", kind: "User", doc: `{"userName":"a","password":"secret"}`, fast: true},
