@@ -418,6 +418,7 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 	var matchErr error
 	cq := &compiledQuery{rt: rt, proj: parseProjection(rt, p.attributes, p.exclAt), err: &matchErr}
 	withMembers := cq.wantMembers()
+	exact := false // the Lookup alone decides the matches
 	if expr != nil {
 		// Validate once, so a bad filter is a 400 whatever the data.
 		if err := filter.Validate(rt, expr); err != nil {
@@ -431,6 +432,13 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 				if a.Name != "userName" || rt.Name == "User" {
 					cq.q.Lookup = &store.Lookup{Attr: a.Name, Value: value}
 				}
+				// Entra's match query: the folded index answers exactly what
+				// a lone `userName eq` (or a group's `displayName eq`) asks
+				// (store.Fold equals where strings.EqualFold does), so the
+				// candidates need not be decoded and matched again.
+				_, lone := expr.(*filter.Compare)
+				exact = lone && value != "" && !a.CaseExact &&
+					((rt.Name == "User" && a.Name == "userName") || (rt.Name == "Group" && a.Name == "displayName"))
 			}
 		}
 		cq.q.Text = textNeed(rt, expr)
@@ -450,6 +458,9 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 			}
 			return ok
 		}
+	}
+	if exact {
+		cq.q.Match, cq.q.Text = nil, nil
 	}
 	cq.q.Members = withMembers
 	if p.sortBy != "" {

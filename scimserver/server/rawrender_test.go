@@ -178,3 +178,35 @@ func TestWriteListMatchesWriteJSON(t *testing.T) {
 		}
 	}
 }
+
+// A lone `userName eq` (users) or `displayName eq` (groups) is answered by
+// the folded index alone; the answers are those the filter gives.
+func TestFilterAnsweredByIndex(t *testing.T) {
+	e := newEnv(t)
+	e.post("/Users", user("Ärger@contoso.com")).want(t, 201)
+	e.post("/Users", user("kelvin\u212a@contoso.com")).want(t, 201) // KELVIN SIGN folds to k
+	e.post("/Groups", group("Sales Team")).want(t, 201)
+	tests := []struct {
+		path string
+		want int
+	}{
+		{"/Users?filter=" + url.QueryEscape(`userName eq "ärger@CONTOSO.com"`), 1},
+		{"/Users?filter=" + url.QueryEscape(`userName eq "KELVINK@contoso.com"`), 1},
+		{"/Users?filter=" + url.QueryEscape(`userName eq "nobody@contoso.com"`), 0},
+		{"/Users?filter=" + url.QueryEscape(`userName eq ""`), 0},
+		{"/Users?filter=" + url.QueryEscape(`userName eq "ärger@contoso.com" and active eq false`), 0},
+		{"/Users?filter=" + url.QueryEscape(`urn:ietf:params:scim:schemas:core:2.0:User:userName eq "ÄRGER@contoso.com"`), 1},
+		{"/Groups?filter=" + url.QueryEscape(`displayName eq "sales team"`), 1},
+		{"/Groups?excludedAttributes=members&filter=" + url.QueryEscape(`displayName eq "SALES TEAM"`), 1},
+		{"/Groups?filter=" + url.QueryEscape(`displayName eq "Sales"`), 0},
+	}
+	for _, tc := range tests {
+		r := e.get(tc.path).want(t, 200)
+		if n := r.num(t, "/totalResults"); n != tc.want {
+			t.Errorf("%s: totalResults %d, want %d", tc.path, n, tc.want)
+		}
+		if got := len(r.json["Resources"].([]any)); got != tc.want {
+			t.Errorf("%s: %d resources, want %d", tc.path, got, tc.want)
+		}
+	}
+}

@@ -37,15 +37,18 @@ func TestRawReads(t *testing.T) {
 		name    string
 		q       Query
 		wantDoc bool
+		n       int
 	}{
-		{"page", Query{Count: 10, RawOnly: true}, false},
-		{"page decoded", Query{Count: 10}, true},
-		{"matched", Query{Count: 10, RawOnly: true, Match: func(r *Resource) bool { return r.Doc != nil }}, true},
+		{"page", Query{Count: 10, RawOnly: true}, false, 2},
+		{"page decoded", Query{Count: 10}, true, 2},
+		{"matched", Query{Count: 10, RawOnly: true, Match: func(r *Resource) bool { return r.Doc != nil }}, true, 2},
+		{"looked up", Query{Count: 10, RawOnly: true, Lookup: &Lookup{Attr: "userName", Value: "A"}}, false, 1},
+		{"looked up decoded", Query{Count: 10, Lookup: &Lookup{Attr: "userName", Value: "A"}}, true, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := s.List(ctx, User, tc.q)
-			if err != nil || len(p.Resources) != 2 {
+			if err != nil || len(p.Resources) != tc.n || p.Total != tc.n {
 				t.Fatalf("List: %+v %v", p, err)
 			}
 			for _, r := range p.Resources {

@@ -270,7 +270,7 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	case q.Order != nil:
 		page, err = listOrdered(ctx, tx, kind, rows, q, w)
 	default:
-		page, err = listStreamed(kind, rows, q, w)
+		page, err = listStreamed(kind, rows, q, w, !q.RawOnly || q.Match != nil)
 	}
 	if err != nil {
 		return nil, err
@@ -317,9 +317,9 @@ func (s *SQLite) candidates(ctx context.Context, tx *sql.Tx, kind Kind, l *Looku
 }
 
 // listStreamed matches candidates one at a time and keeps only the page.
-func listStreamed(kind Kind, rows *sql.Rows, q Query, w window) (*collected, error) {
+func listStreamed(kind Kind, rows *sql.Rows, q Query, w window, decode bool) (*collected, error) {
 	page := newPage()
-	err := eachResource(kind, rows, q.Text.compile(), func(r *Resource, rid int64) {
+	err := eachRow(kind, rows, q.Text.compile(), decode, func(r *Resource, rid int64) {
 		if q.Match != nil && !q.Match(r) {
 			return
 		}
