@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -21,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -206,6 +208,7 @@ type baselineFixture struct {
 	group    string   // the group members are added to
 	nonMembs int      // index of the first user not in the group
 	postRun  int64
+	offset   int // added to the request index of later rounds
 }
 
 // prepareBaseline creates --users users and one group holding min(10,000,
@@ -257,6 +260,7 @@ func (l *loader) prepareBaseline(ctx context.Context) (*baselineFixture, error) 
 // request is one baseline request: its path, query, body and status.
 func (f *baselineFixture) request(phase string, i int, l *loader) (method, path, query string, body []byte, want int) {
 	n := len(f.ids)
+	i += f.offset
 	switch phase {
 	case bGet:
 		return "GET", "/Users/" + f.ids[rand.IntN(n)], "", nil, 200
@@ -346,25 +350,28 @@ func (l *loader) measure(ctx context.Context, pid int, phase string, n int, f *b
 
 // baseline runs every phase against the spawned server, then against a
 // canned server answering with the recorded responses, and prints the
-// CPU per request of each side by side.
+// CPU per request of each side by side. Later rounds alternate the two
+// phase by phase, and the median round is reported: the neighbours' load
+// drifts less between two phases than between two whole runs.
 func (l *loader) baseline(ctx context.Context, srv *spawned) error {
-	n := l.o.baselineRequests
+	n, rounds := l.o.baselineRequests, l.o.baselineRounds
 	f, err := l.prepareBaseline(ctx)
 	if err != nil {
 		return err
 	}
-	if n > len(f.ids)-f.nonMembs {
-		n = len(f.ids) - f.nonMembs
+	if n*rounds > len(f.ids)-f.nonMembs {
+		n = (len(f.ids) - f.nonMembs) / rounds
 		fmt.Printf("  --baseline-requests lowered to %d: the member phase adds each non-member once\n", n)
 	}
-	ours := map[string]phaseCost{}
+	ours := map[string][]phaseCost{}
+	theirs := map[string][]phaseCost{}
 	resp := map[string]*canned{}
 	for _, p := range baselinePhases {
 		c, err := l.measure(ctx, l.o.serverPID, p, n, f, func(c *canned) { resp[p] = c })
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
-		ours[p] = c
+		ours[p] = append(ours[p], c)
 	}
 	cs, err := startCanned(ctx, srv.dir, l.o.token, resp)
 	if cs != nil {
@@ -375,27 +382,50 @@ func (l *loader) baseline(ctx context.Context, srv *spawned) error {
 	}
 	cl := *l
 	cl.base = cs.url
-	theirs := map[string]phaseCost{}
-	f.postRun++
 	for _, p := range baselinePhases {
 		c, err := cl.measure(ctx, cs.cmd.Process.Pid, p, n, f, nil)
 		if err != nil {
 			return fmt.Errorf("canned %s: %w", p, err)
 		}
-		theirs[p] = c
+		theirs[p] = append(theirs[p], c)
 	}
-	fmt.Printf("\nCPU per request, %d requests per phase, %d connections (server utime+stime from /proc, 10 ms ticks)\n",
-		n, l.o.concurrency)
-	fmt.Printf("%-38s %7s %12s %12s %7s %9s %9s  %s\n", "request", "bytes", "ours µs/req", "canned µs/req", "factor", "ours r/s", "canned r/s", "load average (ours | canned)")
+	for r := 1; r < rounds; r++ {
+		f.offset = r * n // new users to add and to create
+		for _, p := range baselinePhases {
+			c, err := l.measure(ctx, l.o.serverPID, p, n, f, nil)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			ours[p] = append(ours[p], c)
+			if c, err = cl.measure(ctx, cs.cmd.Process.Pid, p, n, f, nil); err != nil {
+				return fmt.Errorf("canned %s: %w", p, err)
+			}
+			theirs[p] = append(theirs[p], c)
+		}
+	}
+	fmt.Printf("\nCPU per request: median of %d rounds of %d requests per phase, %d connections (server utime+stime from /proc, 10 ms ticks)\n",
+		rounds, n, l.o.concurrency)
+	fmt.Printf("%-38s %7s %12s %13s %7s %9s %10s  %s\n", "request", "bytes", "ours µs/req", "canned µs/req", "factor", "ours r/s", "canned r/s", "ours µs/req by round; load average")
 	for _, p := range baselinePhases {
-		o, c := ours[p], theirs[p]
+		o, c := median(ours[p]), median(theirs[p])
 		factor := 0.0
 		if c.cpu > 0 {
-			factor = float64(o.cpu) / float64(c.cpu)
+			factor = float64(o.perRequest()) / float64(c.perRequest())
 		}
-		fmt.Printf("%-38s %7d %12.0f %12.0f %6.1fx %9.0f %9.0f  %s | %s\n", p, len(resp[p].Body),
+		var each []string
+		for _, x := range ours[p] {
+			each = append(each, fmt.Sprintf("%.0f", float64(x.perRequest())/1e3))
+		}
+		fmt.Printf("%-38s %7d %12.0f %13.0f %6.1fx %9.0f %10.0f  %s; %s\n", p, len(resp[p].Body),
 			float64(o.perRequest())/1e3, float64(c.perRequest())/1e3, factor,
-			float64(o.requests)/o.wall.Seconds(), float64(c.requests)/c.wall.Seconds(), o.load, c.load)
+			float64(o.requests)/o.wall.Seconds(), float64(c.requests)/c.wall.Seconds(), strings.Join(each, " "), o.load)
 	}
 	return nil
+}
+
+// median is the round with the median CPU per request.
+func median(cs []phaseCost) phaseCost {
+	s := slices.Clone(cs)
+	slices.SortFunc(s, func(a, b phaseCost) int { return cmp.Compare(a.perRequest(), b.perRequest()) })
+	return s[len(s)/2]
 }

@@ -54,6 +54,7 @@ type options struct {
 	serverLogLevel       string
 	baseline             bool
 	baselineRequests     int
+	baselineRounds       int
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -79,7 +80,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.serverPID, "server-pid", 0, "without --spawn: pid of the server, to report its peak RSS")
 	fs.StringVar(&o.prefix, "prefix", "load", "userName / displayName prefix, to run several syncs on one tenant")
 	fs.BoolVar(&o.baseline, "baseline", false, "with --spawn: instead of --mode, measure CPU per request of six request kinds against the server and against a canned-response server (token SHA-256 check, recorded response of the same size)")
-	fs.IntVar(&o.baselineRequests, "baseline-requests", 5000, "with --baseline: requests per phase and server")
+	fs.IntVar(&o.baselineRequests, "baseline-requests", 5000, "with --baseline: requests per phase, server and round")
+	fs.IntVar(&o.baselineRounds, "baseline-rounds", 3, "with --baseline: rounds (the median is reported)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -100,8 +102,8 @@ func parseFlags(args []string) (*options, error) {
 	if o.scanConcurrency < 0 || o.scanConcurrency > o.concurrency {
 		return nil, errors.New("--scan-concurrency must be between 0 and --concurrency")
 	}
-	if o.baseline && (!o.spawn || o.baselineRequests < 1) {
-		return nil, errors.New("--baseline needs --spawn and a positive --baseline-requests")
+	if o.baseline && (!o.spawn || o.baselineRequests < 1 || o.baselineRounds < 1) {
+		return nil, errors.New("--baseline needs --spawn, a positive --baseline-requests and --baseline-rounds")
 	}
 	if o.spawn == (o.url != "") {
 		return nil, errors.New("pass exactly one of --spawn and --url")
