@@ -25,6 +25,7 @@ type stmts struct {
 	insert, forUpdate, update, deleteRes       *sql.Stmt
 	addMember, userExists, removeMember, clear *sql.Stmt
 	userGroups                                 *sql.Stmt
+	savepoint, release, rollbackTo             *sql.Stmt // group commit
 	// change log (eventwrite.go, eventread.go)
 	insertEvent, rawForDelete, deleteRID, groupsOfRID, memberIDs *sql.Stmt
 	readEvents, eventHead, eventRange, eventTime, pruneEvents    *sql.Stmt
@@ -58,6 +59,9 @@ func (s *stmts) prepare(ctx context.Context, w, r *sql.DB, events bool) error {
 	s.removeMember = p(w, `DELETE FROM members WHERE group_rid = ?
 		AND member_rid = (SELECT rid FROM resources WHERE kind = 'User' AND id = ?)`)
 	s.clear = p(w, `DELETE FROM members WHERE group_rid = ?`)
+	s.savepoint = p(w, `SAVEPOINT write`)
+	s.release = p(w, `RELEASE write`)
+	s.rollbackTo = p(w, `ROLLBACK TO write`)
 	// A user's groups as GroupsOf orders them, read inside Update's
 	// transaction so the response needs no read transaction of its own.
 	s.userGroups = p(w, `SELECT g.id, g.display_name FROM members m JOIN resources g ON g.rid = m.group_rid
