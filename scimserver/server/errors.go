@@ -47,10 +47,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		writeSCIMError(w, http.StatusInternalServerError, "", "internal error rendering the response")
 		return
 	}
+	writeEncoded(w, status, buf.Bytes())
+}
+
+// writeEncoded writes a JSON body encoded already.
+func writeEncoded(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", ContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(b)
 }
 
 func writeSCIMError(w http.ResponseWriter, status int, scimType, detail string) {

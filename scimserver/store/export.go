@@ -59,7 +59,7 @@ func OrderColumn(o *Order) (string, error) {
 // nanoseconds, doc the JSON text), numbers kept exact.
 func DecodeResource(kind Kind, id string, doc []byte, created, modified, version int64) (*Resource, error) {
 	c := cols{id: id, created: created, modified: modified, version: version}
-	return c.resource(kind, doc)
+	return c.resource(kind, doc, true)
 }
 
 // Compile returns the test of a document's raw JSON text (nil: no test).
