@@ -33,13 +33,13 @@ type tenantReport struct {
 	ActiveTokens  int32  `json:"activeTokens"`
 	// Provisioning counts and times: filled when the operator reports them
 	// in the tenant's status (older operators do not).
-	Users           *int64         `json:"users,omitempty"`
-	ActiveUsers     *int64         `json:"activeUsers,omitempty"`
-	InactiveUsers   *int64         `json:"inactiveUsers,omitempty"`
-	Groups          *int64         `json:"groups,omitempty"`
-	LastSync        *time.Time     `json:"lastSync,omitempty"`
-	LastWrite       *time.Time     `json:"lastWrite,omitempty"`
-	LastClientError map[string]any `json:"lastClientError,omitempty"`
+	Users           *int64             `json:"users,omitempty"`
+	ActiveUsers     *int64             `json:"activeUsers,omitempty"`
+	InactiveUsers   *int64             `json:"inactiveUsers,omitempty"`
+	Groups          *int64             `json:"groups,omitempty"`
+	LastSync        *time.Time         `json:"lastSync,omitempty"`
+	LastWrite       *time.Time         `json:"lastWrite,omitempty"`
+	LastClientError map[string]any     `json:"lastClientError,omitempty"`
 	Conditions      []metav1.Condition `json:"conditions,omitempty"`
 	Tokens          []tokenReport      `json:"tokens"`
 	Webhooks        []webhookReport    `json:"webhooks,omitempty"`

@@ -23,6 +23,7 @@ type usersOptions struct {
 	output string
 	filter string
 	limit  int
+	chunk  int
 }
 
 func newUsersCommand(o Options, k *kube) *cobra.Command {
@@ -48,6 +49,9 @@ Connection flags as for test-connection (port-forward by default, or --url).`,
 			if uo.limit < 0 {
 				return usagef("--limit must be 0 (all) or positive")
 			}
+			if uo.chunk < 1 || uo.chunk > maxPageSize {
+				return usagef("--chunk-size must be between 1 and %d", maxPageSize)
+			}
 			return uo.run(cmd.Context(), args[0])
 		},
 	}
@@ -55,11 +59,12 @@ Connection flags as for test-connection (port-forward by default, or --url).`,
 	addOutputFlag(cmd, &uo.output, true)
 	cmd.Flags().StringVar(&uo.filter, "filter", "", `SCIM filter, for example 'userName eq "alice@example.com"'`)
 	cmd.Flags().IntVar(&uo.limit, "limit", 0, "List at most this many users (0: all)")
+	cmd.Flags().IntVar(&uo.chunk, "chunk-size", maxPageSize, "Users asked per request (SCIM count), as kubectl get --chunk-size")
 	return cmd
 }
 
-// pageSize is the count asked per page: the server's largest page.
-const pageSize = 1000
+// maxPageSize is the server's largest page (filter.maxResults).
+const maxPageSize = 1000
 
 func (uo *usersOptions) run(ctx context.Context, name string) error {
 	t, err := uo.k.tenant(ctx, name)
@@ -80,7 +85,7 @@ func (uo *usersOptions) run(ctx context.Context, name string) error {
 	var users []map[string]any
 	total := 0
 	for start := 1; ; {
-		count := pageSize
+		count := uo.chunk
 		if uo.limit > 0 && uo.limit-len(users) < count {
 			count = uo.limit - len(users)
 		}
