@@ -143,7 +143,12 @@ func kubectlScim(t testing.TB, args ...string) result {
 func kubectlScimCtx(ctx context.Context, t testing.TB, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := Main(ctx, append(args, "--kubeconfig", kubeconfig), Options{
+	args = append(args, "--kubeconfig="+kubeconfig)
+	if len(args) > 1 && args[0] == "__complete" {
+		// The shell's completion request ends with the word to complete.
+		args = append([]string{"__complete", "--kubeconfig=" + kubeconfig}, args[1:len(args)-1]...)
+	}
+	code := Main(ctx, args, Options{
 		Streams:      genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
 		Now:          testNow,
 		PollInterval: 100 * time.Millisecond,
