@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -204,6 +205,11 @@ func fetchActivity(ctx context.Context, ep *endpoint, since string) (*activityPa
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound:
+		if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); ct != "application/scim+json" && ct != "application/json" {
+			// Not the SCIM server's own 404: an ingress without a rule for
+			// the path answered.
+			return nil, fmt.Errorf("nothing at %s%s (404%s): the URL does not reach the tenant's server itself; an ingress routes only <path>/scim/v2: use the default port-forward, or the server's own address", ep.origin, ActivityPath, scimDetailOrBody(body))
+		}
 		return nil, errNoActivityLog
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return nil, fmt.Errorf("the server refused the token for the activity log (%d%s): it needs the status or activity scope", resp.StatusCode, scimDetailOrBody(body))

@@ -38,6 +38,12 @@ func TestActivityWithoutActivityLog(t *testing.T) {
 	if r.code != ExitError || !strings.Contains(r.errOut, "this server version has no activity log") {
 		t.Fatalf("want the no-activity-log error:\n%s", r)
 	}
+	// Through the local ingress, which routes only the SCIM base path: the
+	// error says so rather than blaming the server.
+	r = kubectlScim(t, "activity", "acme", "-n", ns, "--url", "http://"+rt.IngressAddr(), "--host-header", host)
+	if r.code != ExitError || !strings.Contains(r.errOut, "does not reach the tenant's server itself") {
+		t.Fatalf("want the not-the-server error:\n%s", r)
+	}
 	r = kubectlScim(t, "activity", "acme", "-n", ns, "--token-secret", "absent", "--url", "http://"+rt.ServerAddr(ns, "acme-scim"))
 	if r.code != ExitError || !strings.Contains(r.errOut, "Secret "+ns+"/absent") {
 		t.Fatalf("missing token Secret:\n%s", r)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -131,7 +132,16 @@ func (ro *rotateOptions) waitServed(ctx context.Context, c client.Client, key cl
 	err := wait.PollUntilContextTimeout(ctx, ro.PollInterval, ro.timeout, true, func(ctx context.Context) (bool, error) {
 		tok = &scimv1alpha1.ScimToken{}
 		if err := c.Get(ctx, key, tok); err != nil {
-			return false, notFoundHint(err, "ScimToken", key.Namespace, key.Name)
+			if apierrors.IsNotFound(err) {
+				return false, notFoundHint(err, "ScimToken", key.Namespace, key.Name)
+			}
+			// Anything else may pass (an API server restart, the
+			// client's rate limit near the deadline): look again, and
+			// keep saying what was awaited before.
+			if waiting == "" {
+				waiting = fmt.Sprintf("reading ScimToken %s: %v", key.Name, err)
+			}
+			return false, nil
 		}
 		if tok.Status.Revision <= before {
 			waiting = fmt.Sprintf("the operator has not issued a new token yet (revision %d): is the operator running? kubectl describe scimtoken %s", tok.Status.Revision, key.Name)
