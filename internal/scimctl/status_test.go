@@ -1,13 +1,18 @@
 package scimctl
 
 import (
+	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 )
 
 func TestStatus(t *testing.T) {
@@ -37,12 +42,28 @@ func TestStatus(t *testing.T) {
 		}
 	}
 
+	// A webhook of the tenant is listed with its state and lag.
+	hook := &scimv1alpha1.ScimWebhook{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mirror"},
+		Spec:       scimv1alpha1.ScimWebhookSpec{TenantRef: scimv1alpha1.TenantReference{Name: "acme"}, URL: "https://app.example.test/hooks"},
+	}
+	if err := k8s.Create(context.Background(), hook); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, func() error {
+		r = kubectlScim(t, "status", "acme", "-n", ns)
+		if !strings.Contains(r.out, "Webhooks:") || !regexp.MustCompile(`(?m)^  mirror\s+\S+.*https://app.example.test/hooks$`).MatchString(r.out) {
+			return errorf("no webhook line:\n%s", r)
+		}
+		return nil
+	})
+
 	r = kubectlScim(t, "status", "acme", "-n", ns, "-o", "json")
 	var rep tenantReport
 	if err := json.Unmarshal([]byte(r.out), &rep); err != nil || r.code != ExitOK {
 		t.Fatalf("-o json: %v\n%s", err, r)
 	}
-	if rep.Ready != "True" || rep.URL != acme.Status.TenantURL || rep.ActiveTokens != 1 || len(rep.Tokens) != 1 ||
+	if rep.Ready != "True" || rep.URL != acme.Status.TenantURL || rep.ActiveTokens != 1 || len(rep.Tokens) != 1 || len(rep.Webhooks) != 1 ||
 		rep.Tokens[0].Fingerprint != tok.Status.Fingerprint || rep.Tokens[0].Revision != 1 || rep.Tokens[0].Secret != "acme-entra" {
 		t.Fatalf("-o json report: %+v", rep)
 	}
