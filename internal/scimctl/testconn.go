@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -207,24 +206,36 @@ func judge(path string, resp *http.Response, body []byte) (problem, fix string) 
 	}
 	var list struct {
 		Schemas      []string          `json:"schemas"`
-		TotalResults *json.Number      `json:"totalResults"`
+		TotalResults json.RawMessage   `json:"totalResults"`
 		Resources    []json.RawMessage `json:"Resources"`
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.UseNumber()
-	if err := dec.Decode(&list); err != nil {
-		return "the answer is not a JSON object: " + err.Error(), "check that the URL reaches the SCIM server"
+	if err := json.Unmarshal(body, &list); err != nil {
+		return "the answer is not a SCIM JSON object: " + err.Error(), "check that the URL reaches the SCIM server"
 	}
+	total := string(list.TotalResults)
 	switch {
 	case !slices.Contains(list.Schemas, listResponseURN):
 		return "the answer is not a SCIM ListResponse (schemas lacks " + listResponseURN + ")", "check that the URL reaches the SCIM server"
-	case list.TotalResults == nil:
-		return "the ListResponse has no integer totalResults", "Entra cannot read this list; check the server version"
-	case len(list.Resources) > 0 || list.TotalResults.String() != "0":
-		return "a filter on a random GUID matched " + list.TotalResults.String() + " resource(s): Entra expects none",
+	case !isJSONInteger(total):
+		// Entra cannot deserialize a list whose counters are not integers.
+		return "the ListResponse's totalResults is not a JSON integer (" + dash(total) + ")", "Entra cannot read this list: fix the server (it must send totalResults as a number)"
+	case len(list.Resources) > 0 || total != "0":
+		return "a filter on a random GUID matched " + total + " resource(s): Entra expects none",
 			"the server's filter is not applied: check the server version"
 	}
 	return "", ""
+}
+
+func isJSONInteger(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // scimDetail is ": <detail>" of a SCIM error body, or "".
