@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,32 +39,47 @@ var (
 	k8s        client.Client
 	rt         *localruntime.Runtime
 	kubeconfig string
+
+	// The control plane starts with the first test that needs it, so
+	// unit tests and fuzzing (whose workers each run TestMain) do not pay
+	// for it.
+	clusterOnce sync.Once
+	clusterErr  error
+	stopCluster = func() {}
 )
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stopCluster()
+	os.Exit(code)
+}
 
-func runMain(m *testing.M) int {
+// cluster starts the control plane, the operator and the local runtime
+// once, or fails the test if they cannot start.
+func cluster(t testing.TB) {
+	t.Helper()
+	clusterOnce.Do(func() { clusterErr = startCluster() })
+	if clusterErr != nil {
+		t.Fatal(clusterErr)
+	}
+}
+
+func startCluster() error {
 	state, err := os.MkdirTemp("", "kubectl-scim-test-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
 	logFile, err := os.Create(filepath.Join(state, "test.log"))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	defer logFile.Close()
 	ctrl.SetLogger(zap.New(zap.WriteTo(logFile), zap.UseDevMode(true)))
 
 	env, err := testenv.Start()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	defer env.Stop()
 	k8s = env.Client
-
 	admin, err := env.Env.AddUser(envtest.User{Name: "plugin-user", Groups: []string{"system:masters"}}, nil)
 	if err == nil {
 		var raw []byte
@@ -73,12 +89,11 @@ func runMain(m *testing.M) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "kubeconfig:", err)
-		return 1
+		_ = env.Stop()
+		return fmt.Errorf("kubeconfig: %w", err)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 controllers.NewScheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -89,8 +104,9 @@ func runMain(m *testing.M) int {
 		err = controllers.Setup(mgr, controllers.Options{DefaultImage: "scim-operator:plugin-test", Clock: clock.RealClock{}})
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		cancel()
+		_ = env.Stop()
+		return err
 	}
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(ctx) }()
@@ -102,22 +118,29 @@ func runMain(m *testing.M) int {
 	if err == nil {
 		err = rt.Start(ctx)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-
-	code := m.Run()
-	cancel()
-	_ = rt.Wait()
-	<-mgrDone
-	if code == 0 {
-		_ = os.RemoveAll(state)
-	} else {
+	stopCluster = func() {
+		cancel()
+		if rt != nil {
+			_ = rt.Wait()
+		}
+		<-mgrDone
+		_ = env.Stop()
+		_ = logFile.Close()
+		if !testFailed.Load() {
+			_ = os.RemoveAll(state)
+			return
+		}
 		fmt.Fprintf(os.Stderr, "kubectl-scim tests: logs and server files kept in %s\n", state)
 	}
-	return code
+	if err != nil {
+		stopCluster()
+		return err
+	}
+	return nil
 }
+
+// testFailed keeps the state directory of a failed run for inspection.
+var testFailed atomic.Bool
 
 // result is one run of the plugin.
 type result struct {
@@ -142,6 +165,11 @@ func kubectlScim(t testing.TB, args ...string) result {
 
 func kubectlScimCtx(ctx context.Context, t testing.TB, args ...string) result {
 	t.Helper()
+	t.Cleanup(func() {
+		if t.Failed() {
+			testFailed.Store(true)
+		}
+	})
 	var out, errOut bytes.Buffer
 	args = append(args, "--kubeconfig="+kubeconfig)
 	if len(args) > 1 && args[0] == "__complete" {
@@ -161,6 +189,7 @@ var nsCounter atomic.Int64
 // namespace creates a fresh namespace for one test.
 func namespace(t testing.TB) string {
 	t.Helper()
+	cluster(t)
 	ns := fmt.Sprintf("plugin-%d-%d", time.Now().UnixNano()%1e6, nsCounter.Add(1))
 	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
