@@ -156,6 +156,7 @@ func (r *TenantReconciler) keepTokenFileCurrent(ctx context.Context, t *scimv1al
 	}
 	file, next := tokenFile(tokens, now)
 	obs.activeTokens = int32(len(file.Tokens))
+	obs.unusableTokens = unusableTokens(tokens, now)
 	secret, err := desiredTokenFileSecret(t, file)
 	if err != nil {
 		return time.Time{}, err
@@ -172,6 +173,7 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 	}
 	file, next := tokenFile(tokens, now)
 	obs.activeTokens = int32(len(file.Tokens))
+	obs.unusableTokens = unusableTokens(tokens, now)
 	hooks, err := r.webhookObjects(ctx, t, now)
 	if err != nil {
 		return time.Time{}, err

@@ -17,7 +17,7 @@ const (
 )
 
 // ScimTenantSpec declares one SCIM 2.0 service for Microsoft Entra ID provisioning.
-// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && has(self.storage.postgres))",message="replicas greater than 1 need storage.postgres: the sqlite database is a single file on one volume and has one writer"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && has(self.storage.postgres))",message="replicas greater than 1 need storage.postgres: the sqlite database is a single file on one volume and has one writer; set replicas: 1 or use storage.postgres",fieldPath=".replicas"
 type ScimTenantSpec struct {
 	// resourceTypes lists the SCIM resources the tenant serves. User is always
 	// served; leave Group out for apps that are provisioned with users only.
@@ -146,7 +146,9 @@ type IngressSpec struct {
 	// +kubebuilder:validation:MaxLength=200
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="path must start with /, for example /acme"
 	// +kubebuilder:validation:XValidation:rule="self == '/' || !self.endsWith('/')",message="path must not end with /: the tenant URL appends /scim/v2 to it"
-	// +kubebuilder:validation:XValidation:rule="self == '/' || self.matches('^(/[A-Za-z0-9._~-]+)+$')",message="path segments may contain only letters, digits, '.', '_', '~' and '-'"
+	// The segment rule skips what the two rules above already report, so each
+	// mistake gets one message.
+	// +kubebuilder:validation:XValidation:rule="self == '/' || !self.startsWith('/') || self.endsWith('/') || self.matches('^(/[A-Za-z0-9._~-]+)+$')",message="path segments may contain only letters, digits, '.', '_', '~' and '-'"
 	// +optional
 	Path string `json:"path,omitempty"`
 
@@ -412,9 +414,11 @@ type ScimTenantStatus struct {
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
 	// activeTokens is how many tokens the server currently accepts, previous
-	// tokens inside their grace window included.
+	// tokens inside their grace window included. It is 0, never absent, when
+	// none is accepted, so scripts can test for 0.
+	// +kubebuilder:default=0
 	// +optional
-	ActiveTokens int32 `json:"activeTokens,omitempty"`
+	ActiveTokens int32 `json:"activeTokens"`
 }
 
 // ScimTenant is one SCIM 2.0 service that Microsoft Entra ID provisions users
