@@ -53,6 +53,7 @@ func setTenantStatus(t *scimv1alpha1.ScimTenant, obs *observed) {
 	st.ActiveTokens = obs.activeTokens
 	st.TenantURL = tenantURL(t)
 	setURLSecurity(t)
+	st.Storage = storageStatus(t)
 	st.ReadyReplicas = 0
 	if d := obs.deployment; d != nil {
 		st.ReadyReplicas = d.Status.ReadyReplicas

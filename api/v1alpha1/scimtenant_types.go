@@ -245,6 +245,15 @@ type PostgresStorage struct {
 	// (postgres://user:password@host:5432/db?sslmode=require). The operator
 	// references it from the pod and never copies it.
 	URLSecretRef SecretKeyRef `json:"urlSecretRef"`
+	// schema is the PostgreSQL schema holding this tenant's tables, created
+	// by the server if missing, so several tenants can share one database.
+	// Default: derived from the namespace and tenant name
+	// (scim_<namespace>_<name>_<hash>). Changing it points the tenant at
+	// another, possibly empty, directory.
+	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_]*$`
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Schema string `json:"schema,omitempty"`
 }
 
 // SecretKeyRef names a key of a Secret in the tenant's namespace.
@@ -419,6 +428,12 @@ type ScimTenantStatus struct {
 	// +kubebuilder:default=0
 	// +optional
 	ActiveTokens int32 `json:"activeTokens"`
+	// storage says where the server keeps the directory: "sqlite", or
+	// "postgres" with the schema ("postgres schema scim_team_a_acme_1a2b3c4d").
+	// Its health shows in readyReplicas and Ready: a server whose database
+	// does not answer is not ready.
+	// +optional
+	Storage string `json:"storage,omitempty"`
 }
 
 // ScimTenant is one SCIM 2.0 service that Microsoft Entra ID provisions users
@@ -432,6 +447,7 @@ type ScimTenantStatus struct {
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.tenantURL`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Tokens",type=integer,JSONPath=`.status.activeTokens`
+// +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.status.storage`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ScimTenant struct {
 	metav1.TypeMeta   `json:",inline"`
