@@ -67,9 +67,10 @@ bench: ## Run the benchmarks (numbers go into docs/benchmarks.md).
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager and the SCIM server into bin/.
+build: ## Build the manager, the SCIM server and the kubectl scim plugin into bin/.
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/manager ./cmd/manager
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/scimserver ./cmd/scimserver
+	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/kubectl-scim ./cmd/kubectl-scim
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
