@@ -460,6 +460,14 @@ func TestServerFaults(t *testing.T) {
 	if !strings.Contains(string(m.raw), `scim_store_errors_total{op="list"} 1`) {
 		t.Fatalf("store error not counted:\n%s", m.raw)
 	}
+	// The failed readiness check is visible to the ScimServerNotReady alert.
+	if !strings.Contains(string(m.raw), "\nscim_server_ready 0\n") {
+		t.Fatalf("failed readiness not reported:\n%s", m.raw)
+	}
+	e.get("/readyz").want(t, 200)
+	if m := e.do(req{method: "GET", path: "/metrics"}); !strings.Contains(string(m.raw), "\nscim_server_ready 1\n") {
+		t.Fatalf("passed readiness not reported:\n%s", m.raw)
+	}
 }
 
 func TestRequestTimeout(t *testing.T) {
