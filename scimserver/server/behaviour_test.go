@@ -411,6 +411,10 @@ func TestAuditAndMetrics(t *testing.T) {
 		`scim_auth_tokens_loaded 3`,
 		`scim_store_errors_total`,
 		`scim_auth_failures_total{reason="missing"} 0`,
+		// Pre-created, so ScimTenantNotSyncing sees a tenant Entra never reached.
+		`scim_http_requests_total{code="200",method="GET",resource="Groups"} 0`,
+		// The token the requests above used (PreviousScimTokenStillInUse).
+		`scim_auth_token_last_used_timestamp_seconds{slot="current",token="entra"}`,
 	} {
 		if !strings.Contains(string(m.raw), want) {
 			t.Errorf("metrics lack %s", want)

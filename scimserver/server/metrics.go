@@ -48,6 +48,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	// Pre-create the series so dashboards and alerts see zeros, not gaps.
+	// The Users and Groups lookups Entra starts each cycle with, so that the
+	// ScimTenantNotSyncing alert (increase == 0) also sees a pod that has
+	// received nothing since it started.
+	for _, resource := range []string{"Users", "Groups"} {
+		m.requests.WithLabelValues(resource, "GET", "200")
+	}
 	for _, op := range []string{"create", "get", "update", "delete", "list", "groupsOf", "ping"} {
 		m.storeErrors.WithLabelValues(op)
 	}
