@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	rbacv1 "k8s.io/api/rbac/v1"
 	"helm.sh/helm/v3/pkg/chart"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
@@ -107,9 +107,9 @@ func TestChartRBACMatchesConfig(t *testing.T) {
 	sa := rbacv1.Subject{Kind: "ServiceAccount", Name: releaseName + "-controller-manager", Namespace: releaseNamespace}
 
 	tests := []struct {
-		name       string
-		values     map[string]any
-		managerIn  []string // namespaces with a manager Role; nil: cluster-wide
+		name      string
+		values    map[string]any
+		managerIn []string // namespaces with a manager Role; nil: cluster-wide
 	}{
 		{name: "cluster-wide", values: map[string]any{}},
 		{name: "namespaced", values: map[string]any{"watchNamespaces": []any{"team-a", "team-b"}}, managerIn: []string{"team-a", "team-b"}},

@@ -112,10 +112,10 @@ var metricDefinition = regexp.MustCompile(`(?:\bName:\s*|NewDesc\(\s*)"([a-zA-Z_
 // (controller-runtime) and Prometheus's own per-target series; their names
 // are not in this repository's code.
 var libraryMetrics = map[string]bool{
-	"up":                                       true,
-	"controller_runtime_reconcile_total":        true,
+	"up":                                 true,
+	"controller_runtime_reconcile_total": true,
 	"controller_runtime_reconcile_errors_total": true,
-	"workqueue_depth":                           true,
+	"workqueue_depth": true,
 }
 
 // codeMetrics returns every metric name the repository's non-test Go code defines.
@@ -251,8 +251,8 @@ func TestGrafanaDashboard(t *testing.T) {
 	var dash struct {
 		UID    string `json:"uid"`
 		Panels []struct {
-			Title   string `json:"title"`
-			Type    string `json:"type"`
+			Title   string                   `json:"title"`
+			Type    string                   `json:"type"`
 			GridPos struct{ X, Y, W, H int } `json:"gridPos"`
 			Targets []struct {
 				Expr string `json:"expr"`
