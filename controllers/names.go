@@ -16,6 +16,7 @@ const (
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	LabelTenant    = "scim.operator.dev/tenant"
 	LabelToken     = "scim.operator.dev/token"
+	LabelWebhook   = "scim.operator.dev/webhook"
 
 	ManagedByValue = "scim-operator"
 	appName        = "scimserver"
@@ -33,6 +34,9 @@ const (
 	AnnotationRevision      = "scim.operator.dev/revision"
 	AnnotationIssuedAt      = "scim.operator.dev/issued-at"
 	AnnotationRotateRequest = "scim.operator.dev/rotate-request"
+	// AnnotationPreviousValidUntil on a webhook's Secret ends the grace
+	// window of its previous signing secret (RFC 3339).
+	AnnotationPreviousValidUntil = "scim.operator.dev/previous-valid-until"
 )
 
 // Names of the objects of a tenant. Tenant names are at most 45 characters
@@ -41,6 +45,11 @@ func serverName(t *scimv1alpha1.ScimTenant) string      { return t.Name + "-scim
 func configMapName(t *scimv1alpha1.ScimTenant) string   { return t.Name + "-scim-config" }
 func tokenFileSecret(t *scimv1alpha1.ScimTenant) string { return t.Name + "-scim-tokens" }
 func dataClaimName(t *scimv1alpha1.ScimTenant) string   { return t.Name + "-scim-data" }
+
+// webhookFileSecret holds the tenant's webhook file (signing secrets
+// included); operatorTokenSecret the operator's own status-scope token.
+func webhookFileSecret(t *scimv1alpha1.ScimTenant) string   { return t.Name + "-scim-webhooks" }
+func operatorTokenSecret(t *scimv1alpha1.ScimTenant) string { return t.Name + "-scim-operator" }
 
 // tenantLabels select a tenant's objects and pods.
 func tenantLabels(t *scimv1alpha1.ScimTenant) map[string]string {
@@ -63,4 +72,12 @@ func tokenSecretName(tok *scimv1alpha1.ScimToken) string {
 		return tok.Spec.SecretName
 	}
 	return tok.Name
+}
+
+// webhookSecretName is where a ScimWebhook's signing secret goes.
+func webhookSecretName(wh *scimv1alpha1.ScimWebhook) string {
+	if wh.Spec.SecretName != "" {
+		return wh.Spec.SecretName
+	}
+	return wh.Name
 }

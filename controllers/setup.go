@@ -41,7 +41,7 @@ func IndexFields(ctx context.Context, mgr ctrl.Manager) error {
 // SetupWithManager watches a tenant's own objects (to repair drift), its
 // tokens (to rebuild the token file) and its volume (not owned when retained).
 func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	return watchWebhooks(ctrl.NewControllerManagedBy(mgr)).
 		Named("scimtenant").
 		WithOptions(opts).
 		For(&scimv1alpha1.ScimTenant{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -119,7 +119,7 @@ func CacheOptions() cache.Options {
 	}}
 }
 
-// Options configure both reconcilers.
+// Options configure the reconcilers.
 type Options struct {
 	// DefaultImage is the SCIM server image tenants run unless spec.image is set.
 	DefaultImage string
@@ -135,9 +135,11 @@ type Options struct {
 	Controller        controller.Options
 	// NewToken overrides token generation (tests); nil uses auth.NewToken.
 	NewToken func() (string, error)
+	// Webhooks configures ScimWebhooks and their status poller.
+	Webhooks WebhookOptions
 }
 
-// Setup registers the indexes and both reconcilers with the manager.
+// Setup registers the indexes, the reconcilers and the webhook status poller with the manager.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	if opts.Controller.UsePriorityQueue == nil {
 		// controller-runtime v0.24.1's priority queue can deadlock on shutdown
@@ -162,6 +164,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Recorder: mgr.GetEventRecorderFor("scimtenant-controller"), Clock: opts.Clock, DefaultImage: opts.DefaultImage,
 		Images: images, PathPolicy: opts.IngressPathPolicy, OperatorNamespace: opts.OperatorNamespace,
 	}
+	tenants.WebhookAllowPrivateNetworks = opts.Webhooks.AllowPrivateNetworks
 	if err := tenants.SetupWithManager(mgr, opts.Controller); err != nil {
 		return err
 	}
@@ -169,5 +172,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorderFor("scimtoken-controller"), Clock: opts.Clock, NewToken: opts.NewToken,
 	}
-	return tokens.SetupWithManager(mgr, opts.Controller)
+	if err := tokens.SetupWithManager(mgr, opts.Controller); err != nil {
+		return err
+	}
+	return setupWebhooks(mgr, opts)
 }

@@ -57,16 +57,16 @@ func TestMain(m *testing.M) {
 
 // startManager runs the reconcilers, watching namespace ns only (tests share
 // one API server and must not wait on each other's objects), until the
-// returned stop is called.
-func startManager(t testing.TB, ns string) (stop func()) {
+// returned stop is called. configure may change the Options.
+func startManager(t testing.TB, ns string, configure ...func(*Options)) (stop func()) {
 	t.Helper()
-	_, stop = startManagerOf(t, ns)
+	_, stop = startManagerOf(t, ns, configure...)
 	return stop
 }
 
 // startManagerOf is startManager that also returns the manager, so a test
 // can look at what its cache holds.
-func startManagerOf(t testing.TB, ns string) (ctrl.Manager, func()) {
+func startManagerOf(t testing.TB, ns string, configure ...func(*Options)) (ctrl.Manager, func()) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                  env.Scheme,
@@ -79,13 +79,16 @@ func startManagerOf(t testing.TB, ns string) (ctrl.Manager, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Setup(mgr, Options{
+	opts := Options{
 		DefaultImage: "scim-operator:test",
 		Clock:        clk,
 		Controller:   controller.Options{MaxConcurrentReconciles: 4},
 		NewToken:     recordingTokenGenerator,
-	})
-	if err != nil {
+	}
+	for _, c := range configure {
+		c(&opts)
+	}
+	if err = Setup(mgr, opts); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -111,6 +111,9 @@ func serverConfig(t *scimv1alpha1.ScimTenant) *config.Tenant {
 		}
 	}
 	c.RateLimit = rateLimit(t.Spec.RateLimit)
+	if e := t.Spec.Events; e != nil && e.Retention != nil {
+		c.Events.Retention = config.Duration(e.Retention.Duration)
+	}
 	return c
 }
 

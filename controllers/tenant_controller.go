@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/controllers/rotation"
 	"github.com/scim-operator/scim-operator/scimserver/filter"
 )
 
@@ -30,6 +31,10 @@ import (
 // account, configuration, token file, volume, Deployment, Service, Ingress,
 // and a status with the Tenant URL.
 type TenantReconciler struct {
+	// WebhookAllowPrivateNetworks lets webhooks deliver to loopback, private
+	// and link-local addresses (flag --webhook-allow-private-networks).
+	WebhookAllowPrivateNetworks bool
+
 	Client client.Client
 	// Reader bypasses the cache, which holds only the operator's Secrets.
 	Reader   client.Reader
@@ -167,6 +172,13 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 	}
 	file, next := tokenFile(tokens, now)
 	obs.activeTokens = int32(len(file.Tokens))
+	hooks, err := r.webhookObjects(ctx, t, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if hooks.entry != nil {
+		file.Tokens = append(file.Tokens, *hooks.entry)
+	}
 
 	cm, err := desiredConfigMap(t)
 	if err != nil {
@@ -176,7 +188,7 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 	if err != nil {
 		return time.Time{}, err
 	}
-	owned := []client.Object{desiredServiceAccount(t), cm, secret}
+	owned := append([]client.Object{desiredServiceAccount(t), cm, secret}, hooks.objects...)
 	if t.Spec.SQLite() != nil {
 		pvc := desiredDataClaim(t)
 		if err := r.applyOne(ctx, t, pvc, !retainsData(t)); err != nil {
@@ -195,11 +207,14 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 		return time.Time{}, err
 	}
 	for _, obj := range owned {
+		if dep, ok := obj.(*appsv1.Deployment); ok && hooks.entry != nil {
+			mountWebhookFile(t, dep)
+		}
 		if err := r.applyOne(ctx, t, obj, true); err != nil {
 			return time.Time{}, err
 		}
 	}
-	return next, nil
+	return rotation.Earliest(next, hooks.next), nil
 }
 
 // applyOne applies obj, owned by the tenant when owned is true, and tells the

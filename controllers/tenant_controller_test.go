@@ -52,6 +52,7 @@ func TestTenantOwnedObjects(t *testing.T) {
 			}},
 		},
 		RateLimit: &scimv1alpha1.RateLimitSpec{RequestsPerSecond: 40},
+		Events:    &scimv1alpha1.EventsSpec{Retention: &metav1.Duration{Duration: 48 * time.Hour}},
 		PodTemplate: &scimv1alpha1.PodTemplateOverrides{
 			Labels: map[string]string{"team": "identity"}, NodeSelector: map[string]string{"pool": "system"},
 		},
@@ -117,6 +118,9 @@ func TestTenantOwnedObjects(t *testing.T) {
 		}
 		if cfg.RateLimit == nil || cfg.RateLimit.RequestsPerSecond != 40 || cfg.RateLimit.Burst != 80 {
 			t.Errorf("rate limit = %+v, want 40/s burst 80", cfg.RateLimit)
+		}
+		if cfg.EventRetention() != 48*time.Hour {
+			t.Errorf("events retention = %s, want 48h", cfg.EventRetention())
 		}
 	})
 

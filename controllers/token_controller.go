@@ -187,32 +187,6 @@ func (r *TokenReconciler) issue(ctx context.Context, tok *scimv1alpha1.ScimToken
 	return nil
 }
 
-// rotateToStatus records a newly issued token: the current one becomes the
-// previous (for the grace period) and the timeline restarts at issued.
-func rotateToStatus(tok *scimv1alpha1.ScimToken, hash string, rev int64, issued time.Time, request string) {
-	st := &tok.Status
-	grace := gracePeriod(tok)
-	if st.Hash != "" && grace > 0 {
-		st.PreviousHash, st.PreviousFingerprint = st.Hash, st.Fingerprint
-		st.PreviousValidUntil = &metav1.Time{Time: issued.Add(grace)}
-		if st.ExpiresAt != nil && st.ExpiresAt.Before(st.PreviousValidUntil) {
-			st.PreviousValidUntil = st.ExpiresAt.DeepCopy()
-		}
-	} else {
-		st.PreviousHash, st.PreviousValidUntil = "", nil
-	}
-	st.Hash, st.Fingerprint, st.Revision = hash, auth.FingerprintOfHash(hash), rev
-	st.IssuedAt = &metav1.Time{Time: issued}
-	st.LastRotateRequest = request
-	st.ExpiresAt, st.NextRotationAt = nil, nil
-	if tok.Spec.ExpiresAfter != nil {
-		st.ExpiresAt = &metav1.Time{Time: issued.Add(tok.Spec.ExpiresAfter.Duration)}
-	}
-	if at := nextRotation(tok); !at.IsZero() {
-		st.NextRotationAt = &metav1.Time{Time: at}
-	}
-}
-
 // writeSecret keeps the Secret current (the tenant URL can change) without
 // touching the token or its bookkeeping annotations.
 func (r *TokenReconciler) writeSecret(ctx context.Context, tok *scimv1alpha1.ScimToken, tenant *scimv1alpha1.ScimTenant, value string) error {
@@ -246,12 +220,12 @@ func (r *TokenReconciler) revoke(ctx context.Context, tok *scimv1alpha1.ScimToke
 
 // expirePrevious forgets the previous token once its grace window is over.
 func (r *TokenReconciler) expirePrevious(tok *scimv1alpha1.ScimToken, now time.Time) {
-	st := &tok.Status
-	if st.PreviousValidUntil == nil || now.Before(st.PreviousValidUntil.Time) {
+	tl := tokenTimeline(&tok.Status)
+	if !tl.ExpirePrevious(now) {
 		return
 	}
-	r.Recorder.Eventf(tok, corev1.EventTypeNormal, "PreviousTokenExpired", "Previous token %s is no longer accepted", st.PreviousFingerprint)
-	st.PreviousHash, st.PreviousValidUntil = "", nil
+	r.Recorder.Eventf(tok, corev1.EventTypeNormal, "PreviousTokenExpired", "Previous token %s is no longer accepted", tok.Status.PreviousFingerprint)
+	setTokenTimeline(&tok.Status, tl)
 }
 
 func (r *TokenReconciler) setReady(tok *scimv1alpha1.ScimToken, tenant *scimv1alpha1.ScimTenant, now time.Time) {
@@ -276,13 +250,7 @@ func setTokenReady(tok *scimv1alpha1.ScimToken, status metav1.ConditionStatus, r
 
 // nextTokenDeadline is the next instant the token's state changes by itself.
 func nextTokenDeadline(tok *scimv1alpha1.ScimToken) time.Time {
-	var ts []time.Time
-	for _, t := range []*metav1.Time{tok.Status.NextRotationAt, tok.Status.PreviousValidUntil, tok.Status.ExpiresAt} {
-		if t != nil {
-			ts = append(ts, t.Time)
-		}
-	}
-	return earliest(ts...)
+	return tokenTimeline(&tok.Status).NextDeadline()
 }
 
 func desiredTokenSecret(tok *scimv1alpha1.ScimToken, tenant *scimv1alpha1.ScimTenant, value string) *corev1.Secret {

@@ -33,3 +33,18 @@ const (
 	ReasonExpired        = "Expired"        // the token passed expiresAfter
 	ReasonSecretConflict = "SecretConflict" // secretName is taken by a Secret the operator does not own
 )
+
+// Condition types and reasons of ScimWebhook.
+const (
+	// ConditionStatusReported: the operator could read the webhook's delivery
+	// status from the tenant server at its last attempt.
+	ConditionStatusReported = "StatusReported"
+
+	ReasonDelivering        = "Delivering"        // events reach the receiver (or none are waiting)
+	ReasonPaused            = "Paused"            // spec.paused is true
+	ReasonDeliveryFailing   = "DeliveryFailing"   // retries exhausted; waiting for the resume annotation
+	ReasonCursorExpired     = "CursorExpired"     // events the receiver missed were pruned; it must resync
+	ReasonAwaitingServer    = "AwaitingServer"    // the secret is issued; the server has not reported the webhook yet
+	ReasonReported          = "Reported"          // the server answered the status request
+	ReasonServerUnreachable = "ServerUnreachable" // the status request failed; status shows the last answer
+)

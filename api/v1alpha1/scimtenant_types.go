@@ -82,6 +82,12 @@ type ScimTenantSpec struct {
 	// networkPolicy: {} for the defaults.
 	// +optional
 	NetworkPolicy *NetworkPolicySpec `json:"networkPolicy,omitempty"`
+
+	// events configures the tenant's change log: the ordered record of every
+	// change to its users and groups, read by applications from the change feed
+	// (GET /v1/events on the tenant's Service) and pushed by ScimWebhooks.
+	// +optional
+	Events *EventsSpec `json:"events,omitempty"`
 }
 
 // NetworkPolicySpec says who may reach the tenant's server.
@@ -114,6 +120,17 @@ type NetworkPolicySpec struct {
 	// selector ({}) matches every namespace.
 	// +optional
 	MonitoringNamespaceSelector *metav1.LabelSelector `json:"monitoringNamespaceSelector,omitempty"`
+}
+
+// EventsSpec configures the change log of a tenant.
+type EventsSpec struct {
+	// retention is how long events are kept. A feed reader or webhook whose
+	// cursor falls behind it must resync from a snapshot (docs/events.md).
+	// At least 1h; defaults to 720h (30 days).
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="events.retention must be at least 1h (e.g. 720h for 30 days): a consumer down for less must not have to resync"
+	// +optional
+	Retention *metav1.Duration `json:"retention,omitempty"`
 }
 
 // IngressSpec publishes the tenant at https://<host><path>/scim/v2.

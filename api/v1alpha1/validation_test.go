@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -99,6 +100,9 @@ func TestTenantAdmission(t *testing.T) {
 		{"network policy ok", "networkPolicy:\n  ingressControllerNamespace: traefik\n  ingressNamespaces: [reporting]\n  monitoringNamespaceSelector: {matchLabels: {team: observability}}", ""},
 		{"network policy bad controller namespace", "networkPolicy: {ingressControllerNamespace: Ingress_NGINX}", "ingressControllerNamespace must be a namespace name"},
 		{"network policy bad namespace", "networkPolicy: {ingressNamespaces: [ok, 'not ok']}", "ingressNamespaces must be namespace names"},
+		{"events retention ok", "events: {retention: 168h}", ""},
+		{"events retention as metav1 renders it", "events: {retention: 720h0m0s}", ""},
+		{"events retention too short", "events: {retention: 30m}", "events.retention must be at least 1h"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,6 +208,18 @@ func TestDefaults(t *testing.T) {
 	sq := got.Spec.SQLite()
 	if sq == nil || sq.Size == nil || sq.Size.String() != "1Gi" || sq.DeletionPolicy != scimv1alpha1.DeletionPolicyRetain {
 		t.Errorf("storage = %+v, want sqlite 1Gi Retain", got.Spec.Storage)
+	}
+
+	withEvents := object(t, "ScimTenant", "events: {}")
+	if err := env.Client.Create(ctx, withEvents); err != nil {
+		t.Fatal(err)
+	}
+	var ev scimv1alpha1.ScimTenant
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(withEvents), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if r := ev.Spec.Events.Retention; r == nil || r.Duration != 720*time.Hour {
+		t.Errorf("events.retention = %v, want 720h", r)
 	}
 
 	token := object(t, "ScimToken", "tenantRef: {name: acme}")

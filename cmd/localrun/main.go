@@ -26,20 +26,21 @@ import (
 )
 
 func main() {
-	var samples, stateDir, ingressAddr string
+	var samples, stateDir, ingressAddr, mirrorAddr string
 	flag.StringVar(&samples, "samples", "config/samples", "Directory of YAML to apply once the operator runs (kustomization.yaml is skipped).")
 	flag.StringVar(&stateDir, "state-dir", ".local", "Where the kubeconfig, logs, pods' files and retained volumes go.")
 	flag.StringVar(&ingressAddr, "ingress-address", "127.0.0.1:8480", "Address of the local ingress controller that serves every tenant's Ingress.")
+	flag.StringVar(&mirrorAddr, "mirror-address", localruntime.MirrorAddress, "Address of the example webhook consumer (examples/directory-mirror) the sample ScimWebhook delivers to; empty: none.")
 	flag.Parse()
 
 	ctx := ctrl.SetupSignalHandler()
-	if err := run(ctx, samples, stateDir, ingressAddr); err != nil {
+	if err := run(ctx, samples, stateDir, ingressAddr, mirrorAddr); err != nil {
 		fmt.Fprintln(os.Stderr, "localrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
+func run(ctx context.Context, samples, stateDir, ingressAddr, mirrorAddr string) error {
 	stateDir, err := filepath.Abs(stateDir)
 	if err != nil {
 		return err
@@ -75,12 +76,6 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	mgrDone, err := startOperator(ctx, env)
-	if err != nil {
-		return err
-	}
-
-	fmt.Println("Building the SCIM server and starting the local runtime...")
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
@@ -92,6 +87,12 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 	if err != nil {
 		return err
 	}
+	mgrDone, err := startOperator(ctx, env, rt)
+	if err != nil {
+		return err
+	}
+
+	fmt.Println("Building the SCIM server and starting the local runtime...")
 	if err := rt.Start(ctx); err != nil {
 		return err
 	}
@@ -102,6 +103,13 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 		<-mgrDone
 	}()
 
+	var mirror *localruntime.Mirror
+	if mirrorAddr != "" {
+		if mirror, err = localruntime.StartMirror(ctx, env.Client, mirrorAddr); err != nil {
+			return fmt.Errorf("starting the directory mirror on %s: %w (use --mirror-address)", mirrorAddr, err)
+		}
+	}
+
 	fmt.Printf("Applying %s...\n", samples)
 	if _, err := localruntime.CreateObjects(ctx, env.Client, samples); err != nil {
 		return err
@@ -110,7 +118,7 @@ func run(ctx context.Context, samples, stateDir, ingressAddr string) error {
 	if err != nil {
 		return fmt.Errorf("%w (logs: %s)", err, logPath)
 	}
-	printSummary(os.Stdout, tenants, rt, kubeconfig, logPath)
+	printSummary(os.Stdout, tenants, rt, mirror, kubeconfig, logPath)
 
 	<-ctx.Done()
 	fmt.Println("\nStopping: SCIM servers, operator, control plane...")
@@ -131,7 +139,7 @@ func writeKubeconfig(env *envtest.Environment, path string) error {
 }
 
 // startOperator runs the operator's manager in-process, as cmd/manager does.
-func startOperator(ctx context.Context, env *testenv.Env) (<-chan error, error) {
+func startOperator(ctx context.Context, env *testenv.Env, rt *localruntime.Runtime) (<-chan error, error) {
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 controllers.NewScheme(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -145,6 +153,9 @@ func startOperator(ctx context.Context, env *testenv.Env) (<-chan error, error) 
 		// The local runtime runs its own build of the server whatever the image.
 		DefaultImage: "ghcr.io/scim-operator/scim-operator:local",
 		Clock:        clock.RealClock{},
+		// Webhooks deliver to receivers on this machine (the demo's mirror),
+		// and the operator reads delivery status from the local servers.
+		Webhooks: controllers.WebhookOptions{AllowPrivateNetworks: true, ServiceURL: rt.ServiceURL},
 	})
 	if err != nil {
 		return nil, err

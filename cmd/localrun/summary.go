@@ -114,7 +114,7 @@ func collect(ctx context.Context, c client.Client) ([]tenantInfo, string, error)
 }
 
 // printSummary tells the user how to reach each tenant as Entra would.
-func printSummary(w io.Writer, infos []tenantInfo, rt *localruntime.Runtime, kubeconfig, logPath string) {
+func printSummary(w io.Writer, infos []tenantInfo, rt *localruntime.Runtime, mirror *localruntime.Mirror, kubeconfig, logPath string) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "scim-operator is running locally: kube-apiserver, etcd, the operator and the local runtime.")
 	firstToken := ""
@@ -161,6 +161,12 @@ func printSummary(w io.Writer, infos []tenantInfo, rt *localruntime.Runtime, kub
 		fmt.Fprintf(&b, " -H 'Authorization: Bearer %s'", tok.token)
 		fmt.Fprintf(&b, " '%s/Users?filter=userName+eq+%%22%s%%22'", local, uuid.NewString())
 		fmt.Fprintln(w, b.String())
+	}
+	if mirror != nil {
+		fmt.Fprintln(w, "\nDirectory mirror (examples/directory-mirror; the sample ScimWebhook delivers to it):")
+		field(w, "Webhook receiver", "http://"+mirror.Addr+"/webhook   (verifies every signature)")
+		fmt.Fprintf(w, "  Watch it follow the directory:  watch -n1 'curl -s http://%s/mirror'\n", mirror.Addr)
+		fmt.Fprintln(w, "  Delivery status:                kubectl get scimwebhook")
 	}
 	fmt.Fprintln(w, "\nkubectl against the local control plane:")
 	fmt.Fprintf(w, "  export KUBECONFIG=%s\n", kubeconfig)

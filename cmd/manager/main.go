@@ -35,6 +35,7 @@ func main() {
 	flag.StringVar(&allowedImages, "allowed-image-repositories", os.Getenv("ALLOWED_IMAGE_REPOSITORIES"), "Comma-separated image repositories (ghcr.io/acme/scim) or prefixes ending in / (ghcr.io/acme/) that spec.image may name (env ALLOWED_IMAGE_REPOSITORIES); empty allows the repository of --scim-server-image only.")
 	flag.StringVar(&pathPolicy, "ingress-path-policy", string(controllers.IngressPathAny), "Which paths tenants may claim on a shared host: Any (any path no older tenant holds) or NamespacePrefix (also only /<namespace> and below).")
 	flag.IntVar(&concurrency, "concurrency", 4, "Reconciles run in parallel per controller.")
+	webhookPrivate := flag.Bool("webhook-allow-private-networks", false, "Let ScimWebhooks deliver to loopback, private, link-local and cloud metadata addresses (local runs and tests only).")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -72,6 +73,7 @@ func main() {
 		OperatorNamespace: os.Getenv("POD_NAMESPACE"),
 		Clock:             clock.RealClock{},
 		Controller:        controller.Options{MaxConcurrentReconciles: concurrency},
+		Webhooks:          controllers.WebhookOptions{AllowPrivateNetworks: *webhookPrivate},
 	}); err != nil {
 		log.Error(err, "Unable to set up controllers")
 		os.Exit(1)

@@ -51,6 +51,8 @@ type options struct {
 	serverPID            int
 	prefix               string
 	serverLogLevel       string
+	webhook              bool
+	webhookBatch         int
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -74,6 +76,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.serverLogLevel, "server-log-level", "info", "with --spawn: the server's --log-level (info logs every request, as in production)")
 	fs.BoolVar(&o.keep, "keep", false, "with --spawn: keep the temp dir (database, server log)")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "without --spawn: pid of the server, to report its peak RSS")
+	fs.BoolVar(&o.webhook, "webhook", false, "with --spawn: deliver the change log to a webhook receiver in this process (verifying signatures) and report the lag when the load ends and how long until it is 0")
+	fs.IntVar(&o.webhookBatch, "webhook-batch", 1, "with --webhook: the webhook's maxBatch")
 	fs.StringVar(&o.prefix, "prefix", "load", "userName / displayName prefix, to run several syncs on one tenant")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -94,6 +98,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.scanConcurrency < 0 || o.scanConcurrency > o.concurrency {
 		return nil, errors.New("--scan-concurrency must be between 0 and --concurrency")
+	}
+	if o.webhook && !o.spawn {
+		return nil, errors.New("--webhook needs --spawn")
 	}
 	if o.spawn == (o.url != "") {
 		return nil, errors.New("pass exactly one of --spawn and --url")
@@ -138,6 +145,26 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
+// processCPU is the CPU time (user + system) process pid has used, from
+// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s). Unlike
+// throughput it barely moves with the neighbours' load on a shared machine.
+func processCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may contain spaces; fields after it are plain.
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
 func main() {
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
@@ -159,7 +186,7 @@ func run(ctx context.Context, o *options) int {
 	var srv *spawned
 	if o.spawn {
 		var err error
-		srv, err = spawn(ctx, o.serverBin, o.serverLogLevel)
+		srv, err = spawn(ctx, o.serverBin, o.serverLogLevel, o.webhook, o.webhookBatch)
 		if srv != nil {
 			defer srv.stop(o.keep)
 		}
@@ -213,7 +240,19 @@ func run(ctx context.Context, o *options) int {
 			return 1
 		}
 	}
+	if srv != nil && srv.receiver != nil {
+		if err := srv.receiver.drain(ctx, l.hc, srv.root, srv.tok, start); err != nil {
+			fmt.Fprintln(os.Stderr, "scimload: webhook:", err)
+			return 1
+		}
+	}
 	fmt.Printf("\nwall time %.1f s, load average at end: %s\n\n", time.Since(start).Seconds(), loadavg())
+	if o.serverPID > 0 {
+		if cpu, err := processCPU(o.serverPID); err == nil {
+			n := l.rec.total()
+			fmt.Printf("server CPU time %.1f s (%.0f µs per request, %d requests)\n\n", cpu.Seconds(), float64(cpu.Microseconds())/float64(max(n, 1)), n)
+		}
+	}
 	l.rec.print(os.Stdout)
 	if mem != nil {
 		mem.print()

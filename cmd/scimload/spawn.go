@@ -25,7 +25,10 @@ type spawned struct {
 	dir  string
 	url  string
 	tok  string
+	root string // http://addr, for /v1 endpoints
 	done chan struct{}
+	// receiver consumes the webhook (--webhook), nil without.
+	receiver *receiver
 }
 
 // moduleRoot finds go.mod upwards from the working directory, to build
@@ -49,7 +52,7 @@ func moduleRoot() (string, error) {
 
 // spawn builds (unless bin is set) and starts a scimserver listening on a
 // free 127.0.0.1 port, with a fresh token and database in a temp dir.
-func spawn(ctx context.Context, bin string, logLevel string) (*spawned, error) {
+func spawn(ctx context.Context, bin string, logLevel string, webhook bool, batch int) (*spawned, error) {
 	dir, err := os.MkdirTemp("", "scimload-")
 	if err != nil {
 		return nil, err
@@ -89,8 +92,18 @@ func spawn(ctx context.Context, bin string, logLevel string) (*spawned, error) {
 	}
 	// The server logs an access line per request, as in production; it goes
 	// to a file so the load generator spends no CPU on it.
-	s.cmd = exec.Command(bin, "--listen-address", addr, "--database", filepath.Join(dir, "scim.db"),
-		"--token-file", filepath.Join(dir, "tokens.json"), "--log-level", logLevel)
+	args := []string{"--listen-address", addr, "--database", filepath.Join(dir, "scim.db"),
+		"--token-file", filepath.Join(dir, "tokens.json"), "--log-level", logLevel}
+	if webhook {
+		r, path, err := startReceiver(dir, batch)
+		if err != nil {
+			logf.Close()
+			return s, err
+		}
+		s.receiver = r
+		args = append(args, "--webhooks-file", path)
+	}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		logf.Close()
@@ -98,6 +111,7 @@ func spawn(ctx context.Context, bin string, logLevel string) (*spawned, error) {
 	}
 	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
 	s.url = "http://" + addr + "/scim/v2"
+	s.root = "http://" + addr
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res, err := http.Get("http://" + addr + "/readyz")

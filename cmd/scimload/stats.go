@@ -69,6 +69,17 @@ func (r *recorder) totalErrors() int {
 	return n
 }
 
+// total is the number of requests recorded.
+func (r *recorder) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, ks := range r.kinds {
+		n += len(ks.lat)
+	}
+	return n
+}
+
 func pct(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0

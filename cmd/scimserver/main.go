@@ -24,8 +24,10 @@ import (
 
 	"github.com/scim-operator/scim-operator/scimserver/auth"
 	"github.com/scim-operator/scim-operator/scimserver/config"
+	"github.com/scim-operator/scim-operator/scimserver/delivery"
 	"github.com/scim-operator/scim-operator/scimserver/server"
 	"github.com/scim-operator/scim-operator/scimserver/store"
+	"github.com/scim-operator/scim-operator/scimserver/webhookconfig"
 )
 
 // options are the command line settings.
@@ -42,6 +44,8 @@ type options struct {
 	headerTimeout   time.Duration
 	shutdownTimeout time.Duration
 	tokenReload     time.Duration
+	webhooksFile    string
+	deliveryOwner   string
 	logLevel        string
 }
 
@@ -104,6 +108,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	f.Duration(&o.headerTimeout, "read-header-timeout", "SCIM_READ_HEADER_TIMEOUT", server.DefaultReadHeaderTimeout, "time limit for a request's headers to arrive (the connection is closed after it)")
 	f.Duration(&o.shutdownTimeout, "shutdown-timeout", "SCIM_SHUTDOWN_TIMEOUT", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	f.Duration(&o.tokenReload, "token-reload-interval", "SCIM_TOKEN_RELOAD_INTERVAL", auth.DefaultReloadInterval, "how often the token file is re-read")
+	f.String(&o.webhooksFile, "webhooks-file", "SCIM_WEBHOOKS_FILE", "", "webhooks file ("+webhookconfig.FileName+", re-read when it changes), or the directory the webhooks Secret is mounted at; empty delivers no webhooks")
+	f.String(&o.deliveryOwner, "delivery-owner", "SCIM_DELIVERY_OWNER", "", "name of this replica in webhook delivery leases; the host name (pod name) when empty")
 	f.String(&o.logLevel, "log-level", "SCIM_LOG_LEVEL", "info", "debug, info, warn or error")
 	f.fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: scimserver [flags]\n\n"+
@@ -225,6 +231,37 @@ func run(ctx context.Context, o *options, logOut io.Writer) error {
 		defer func() { _ = stopMetrics(context.Background()) }()
 		handler = withoutMetrics(srv)
 	}
+	pruneCtx, pruneStop := context.WithCancel(context.Background())
+	defer pruneStop()
+	go srv.RunEventPruner(pruneCtx, server.EventPruneInterval)
+
+	// Webhook delivery runs beside the API and never inside a request: a
+	// slow receiver delays only its own webhook.
+	var deliveryDone chan struct{}
+	dlvCtx, dlvStop := context.WithCancel(context.Background())
+	defer func() {
+		dlvStop()
+		if deliveryDone != nil {
+			<-deliveryDone // cursors written, leases released
+		}
+	}()
+	if o.webhooksFile != "" {
+		mgr, err := delivery.New(delivery.Options{
+			Events:   srv.Events(),
+			State:    st,
+			Owner:    o.deliveryOwner,
+			Logger:   log,
+			Registry: srv.Registry(),
+		})
+		if err != nil {
+			return err
+		}
+		mgr.WatchFile(dlvCtx, inDir(o.webhooksFile, webhookconfig.FileName), o.tokenReload)
+		srv.ServeWebhookStatus(mgr)
+		deliveryDone = make(chan struct{})
+		go func() { mgr.Run(dlvCtx); close(deliveryDone) }()
+	}
+
 	ln, err := net.Listen("tcp", o.listenAddress)
 	if err != nil {
 		return err

@@ -14,7 +14,7 @@
 //	      "revision": 3,                        // rotation revision of that ScimToken
 //	      "sha256": "9f86d0...",                // hex SHA-256 of the token's bytes
 //	      "notAfter": "2026-12-01T00:00:00Z",   // optional: refused from this instant on
-//	      "scopes": ["read", "write"],          // read: GET and .search; write: everything else; status: GET /v1/status only
+//	      "scopes": ["read", "write"],          // read: GET and .search; write: everything else; status: GET /v1/status and /v1/webhooks only (the operator's token)
 //	      "rateLimit": {"requestsPerSecond": 5, "burst": 10} // optional: this token's bucket
 //	    }
 //	  ]
@@ -41,10 +41,9 @@ const (
 	ScopeRead  = "read"
 	ScopeWrite = "write"
 	// ScopeStatus reads the server's status documents for the operator
-	// (GET /v1/status: dropped attributes; webhook delivery status where
-	// the server delivers webhooks) and nothing else. The operator's own
-	// per-tenant token carries it; the tokens issued for Entra (read,
-	// write) do not.
+	// (GET /v1/status: dropped attributes; GET /v1/webhooks: webhook
+	// delivery status) and nothing else. The operator's own per-tenant
+	// token carries it; the tokens issued for Entra (read, write) do not.
 	ScopeStatus = "status"
 )
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // FileName is the key of the tenant configuration in its ConfigMap.
@@ -49,6 +50,53 @@ type Tenant struct {
 	// makes it visible (metric, log, GET /v1/status); UnknownReject answers
 	// 400 invalidValue naming it.
 	UnknownAttributes string `json:"unknownAttributes,omitempty"`
+
+	// Events configures the change log (GET /v1/events, webhooks).
+	Events Events `json:"events,omitzero"`
+}
+
+// DefaultEventRetention is how long the change log keeps events when the
+// tenant does not say: 30 days.
+const DefaultEventRetention = 30 * 24 * time.Hour
+
+// MinEventRetention is the shortest retention accepted: a consumer down for
+// less than that must not have to resync.
+const MinEventRetention = time.Hour
+
+// Events configures the change log.
+type Events struct {
+	// Retention is how long events are kept; a reader whose cursor is older
+	// must resync. Zero means DefaultEventRetention.
+	Retention Duration `json:"retention,omitzero"`
+}
+
+// EventRetention is the effective retention of the change log.
+func (t *Tenant) EventRetention() time.Duration {
+	if t.Events.Retention > 0 {
+		return time.Duration(t.Events.Retention)
+	}
+	return DefaultEventRetention
+}
+
+// Duration is a time.Duration written as a Go duration string ("720h",
+// also what metav1.Duration renders: "720h0m0s").
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"720h\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // Values of Tenant.UnknownAttributes.
@@ -174,6 +222,9 @@ func (t *Tenant) Validate() error {
 	}
 	if r := t.RateLimit; r != nil && r.RequestsPerSecond <= 0 {
 		return fmt.Errorf("rateLimit.requestsPerSecond must be positive")
+	}
+	if r := time.Duration(t.Events.Retention); r != 0 && r < MinEventRetention {
+		return fmt.Errorf("events.retention %s is too short: keep events at least %s (default %s)", r, MinEventRetention, DefaultEventRetention)
 	}
 	return nil
 }

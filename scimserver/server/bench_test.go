@@ -111,12 +111,13 @@ func benchFill() (string, error) {
 
 // benchEnv serves the filled database over a real loopback listener.
 type benchEnv struct {
+	srv    *Server
 	ts     *httptest.Server
 	client *http.Client
 	base   string
 }
 
-func newBenchEnv(b *testing.B) *benchEnv {
+func newBenchEnv(b *testing.B, opts ...store.Option) *benchEnv {
 	b.Helper()
 	benchOnce.Do(func() {
 		t0 := time.Now()
@@ -127,7 +128,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 		b.Fatal(benchErr)
 	}
 	// The production store options (synchronous=NORMAL), as cmd/scimserver opens it.
-	st, err := store.OpenSQLite(benchDB)
+	st, err := store.OpenSQLite(benchDB, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	b.Cleanup(ts.Close)
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}
 	b.Cleanup(tr.CloseIdleConnections)
-	return &benchEnv{ts: ts, client: &http.Client{Transport: tr}, base: ts.URL + basePath}
+	return &benchEnv{srv: srv, ts: ts, client: &http.Client{Transport: tr}, base: ts.URL + basePath}
 }
 
 // do sends one request and fails the benchmark on any status but want.

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -94,6 +95,9 @@ type Server struct {
 	required []requiredAttr
 	unknown  *unknownAttrs
 	handler  http.Handler
+	pruned   prometheus.Counter // events pruned from the change log
+	// webhooks serves GET /v1/webhooks; set by ServeWebhookStatus.
+	webhooks atomic.Pointer[http.Handler]
 }
 
 // New builds a Server.
@@ -168,6 +172,9 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("server: registering keyring metrics: %w", err)
 		}
 	}
+	if err := s.registerEventMetrics(); err != nil {
+		return nil, err
+	}
 	s.handler = s.observe(http.HandlerFunc(s.route))
 	return s, nil
 }
@@ -218,7 +225,15 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	case StatusPath:
 		ri.resource = "status"
-		s.authenticateScope(statusScopeOf, s.rateLimit(http.HandlerFunc(s.serveStatus))).ServeHTTP(w, r)
+		s.authenticateScope(statusScope, s.rateLimit(http.HandlerFunc(s.serveStatus))).ServeHTTP(w, r)
+		return
+	case WebhooksPath:
+		ri.resource = "webhooks"
+		s.authenticateScope(statusScope, s.rateLimit(http.HandlerFunc(s.serveWebhookStatus))).ServeHTTP(w, r)
+		return
+	case EventsPath, EventsHeadPath:
+		ri.resource = "events"
+		s.authenticate(s.rateLimit(http.HandlerFunc(s.serveEvents))).ServeHTTP(w, r)
 		return
 	}
 	rest, ok := s.underBase(r.URL.Path)

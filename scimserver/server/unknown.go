@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/scim-operator/scim-operator/scimserver/auth"
 	"github.com/scim-operator/scim-operator/scimserver/config"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
@@ -179,8 +178,6 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 	d.DroppedAttributes, d.RejectedAttributes = s.unknown.snapshot()
 	writeJSON(w, http.StatusOK, d)
 }
-
-func statusScopeOf(*http.Request) string { return auth.ScopeStatus }
 
 // unknownCollector is the schema.UnknownFunc of one request: in Ignore mode
 // it collects names, to be counted once the write succeeds (a failed write

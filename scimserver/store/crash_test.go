@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/scim-operator/scim-operator/scimserver/eventlog"
 )
 
 // The crash test re-runs this test binary as a loader process (selected by
@@ -121,6 +123,7 @@ func TestCrashDurability(t *testing.T) {
 		if lost > 0 {
 			t.Fatalf("round %d: %d acknowledged writes lost", round, lost)
 		}
+		checkLogMatchesData(t, s, round)
 		// Remove the group so the next round's loader can create it again.
 		if err := s.Delete(ctx, Group, "g"); err != nil {
 			t.Fatal(err)
@@ -172,4 +175,66 @@ func runAndKill(t *testing.T, path string, n int) (users, members []string) {
 		t.Fatalf("loader did not die of SIGKILL: %v", err)
 	}
 	return users, members
+}
+
+// checkLogMatchesData checks the change log after a kill: no gap, no
+// duplicate, exactly one user.created per user row (so one per
+// acknowledged create, since those all survived, and none for a write that
+// did not commit), and the member_added events of the current group "g"
+// are exactly its members.
+func checkLogMatchesData(t *testing.T, s *SQLite, round int) {
+	t.Helper()
+	ctx := context.Background()
+	evs, next, err := s.ReadEvents(ctx, 0, 10_000_000)
+	if err != nil {
+		t.Fatalf("round %d: read the log: %v", round, err)
+	}
+	if h, err := s.EventHead(ctx); err != nil || h != next || len(evs) == 0 || evs[len(evs)-1].Seq != h {
+		t.Fatalf("round %d: head %d (%v), last cursor %d", round, h, err, next)
+	}
+	created := map[string]int{}
+	ids := map[string]bool{}
+	var members map[string]int
+	for i, e := range evs {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("round %d: event %d has seq %d: a gap", round, i, e.Seq)
+		}
+		if ids[e.ID] {
+			t.Fatalf("round %d: event id %s twice", round, e.ID)
+		}
+		ids[e.ID] = true
+		switch {
+		case e.Type == eventlog.UserCreated:
+			created[e.Resource.ID]++
+		case e.Type == eventlog.GroupCreated && e.Resource.ID == "g":
+			members = map[string]int{} // this round's group
+		case e.Type == eventlog.GroupMemberAdded && e.Resource.ID == "g":
+			members[e.Member.Value]++
+		}
+	}
+	var rows int
+	if err := s.w.QueryRow(`SELECT COUNT(*) FROM resources WHERE kind = 'User'`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(created) != rows {
+		t.Fatalf("round %d: %d users created in the log, %d in the table", round, len(created), rows)
+	}
+	for id, n := range created {
+		if n != 1 {
+			t.Fatalf("round %d: user %s created %d times in the log", round, id, n)
+		}
+		if _, err := s.Get(ctx, User, id, false); err != nil {
+			t.Fatalf("round %d: logged user %s: %v", round, id, err)
+		}
+	}
+	in := memberIDs(t, s, "g")
+	if len(in) != len(members) {
+		t.Fatalf("round %d: %d member_added events, %d members", round, len(members), len(in))
+	}
+	for _, id := range in {
+		if members[id] != 1 {
+			t.Fatalf("round %d: member %s added %d times in the log", round, id, members[id])
+		}
+	}
+	t.Logf("round %d: log of %d events matches the data (%d users, %d members)", round, len(evs), rows, len(in))
 }

@@ -77,6 +77,26 @@ CREATE TABLE deliveries (
 	updated     INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 4: the change log without AUTOINCREMENT and without the time index.
+	// Each cost two extra pages in every write's commit (sqlite_sequence
+	// and the index leaf): 27 µs of CPU per create instead of 8 µs
+	// (docs/benchmarks.md). A cursor is still never reused: seq is the
+	// rowid, max+1, and pruning always keeps the newest event; pruning
+	// finds its cut by binary search over seq (the log is gap-free).
+	`
+CREATE TABLE events_v4 (
+	seq         INTEGER PRIMARY KEY,  -- rowid: max(seq)+1; the newest event is never pruned
+	id          TEXT    NOT NULL,     -- UUID
+	type        TEXT    NOT NULL,
+	time        INTEGER NOT NULL,     -- Unix nanoseconds, UTC
+	kind        TEXT    NOT NULL,     -- User or Group
+	resource_id TEXT    NOT NULL,
+	data        TEXT    NOT NULL      -- JSON: resource document, changes, member
+);
+INSERT INTO events_v4 SELECT seq, id, type, time, kind, resource_id, data FROM events ORDER BY seq;
+DROP TABLE events;
+ALTER TABLE events_v4 RENAME TO events;
+`,
 }
 
 // migrate brings the database to the latest schema, one transaction per

@@ -25,6 +25,10 @@ type SQLite struct {
 	// index applies), so they never hold every read connection and starve
 	// the indexed lookups Entra's sync depends on.
 	scans chan struct{}
+	// noEvents switches the change log off (WithoutEventLog); events
+	// wakes WaitEvents after each commit that appended events.
+	noEvents bool
+	events   broadcast
 }
 
 var _ Store = (*SQLite)(nil)
@@ -35,6 +39,7 @@ type options struct {
 	scanLimit   int
 	synchronous string
 	busyTimeout time.Duration
+	noEvents    bool
 }
 
 // Option configures OpenSQLite.
@@ -112,8 +117,8 @@ func OpenSQLite(path string, opts ...Option) (*SQLite, error) {
 	r.SetConnMaxLifetime(0)
 	r.SetConnMaxIdleTime(0)
 
-	s := &SQLite{w: w, r: r, now: o.now, scans: make(chan struct{}, o.scanLimit)}
-	if err := s.stmts.prepare(ctx, w, r); err != nil {
+	s := &SQLite{w: w, r: r, now: o.now, scans: make(chan struct{}, o.scanLimit), noEvents: o.noEvents}
+	if err := s.stmts.prepare(ctx, w, r, !o.noEvents); err != nil {
 		s.Close()
 		return nil, err
 	}

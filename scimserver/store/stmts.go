@@ -17,13 +17,16 @@ type stmts struct {
 	// writer
 	insert, forUpdate, update, deleteRes       *sql.Stmt
 	addMember, userExists, removeMember, clear *sql.Stmt
+	// change log (eventwrite.go, eventread.go)
+	insertEvent, rawForDelete, deleteRID, groupsOfRID, memberIDs *sql.Stmt
+	readEvents, eventHead, eventRange, eventTime, pruneEvents    *sql.Stmt
 	// readers
 	get, members, groupsOf *sql.Stmt
 	lookup                 map[string]*sql.Stmt // by Lookup.Attr
 	all                    []*sql.Stmt
 }
 
-func (s *stmts) prepare(ctx context.Context, w, r *sql.DB) error {
+func (s *stmts) prepare(ctx context.Context, w, r *sql.DB, events bool) error {
 	var errs []error
 	p := func(db *sql.DB, q string) *sql.Stmt {
 		st, err := db.PrepareContext(ctx, q)
@@ -59,6 +62,24 @@ func (s *stmts) prepare(ctx context.Context, w, r *sql.DB) error {
 		JOIN resources g ON g.rid = m.group_rid
 		WHERE u.kind = 'User' AND u.id IN (SELECT value FROM json_each(?))
 		ORDER BY u.id, g.rid`)
+	if events {
+		s.insertEvent = p(w, `INSERT INTO events (id, type, time, kind, resource_id, data) VALUES (?, ?, ?, ?, ?, ?)`)
+		s.rawForDelete = p(w, `SELECT rid, doc, created, last_modified, version FROM resources WHERE kind = ? AND id = ?`)
+		s.deleteRID = p(w, `DELETE FROM resources WHERE rid = ?`)
+		s.groupsOfRID = p(w, `SELECT g.id, g.doc, g.created, g.last_modified, g.version
+			FROM members m JOIN resources g ON g.rid = m.group_rid
+			WHERE m.member_rid = ? ORDER BY g.rid`)
+		s.memberIDs = p(w, `SELECT r.id FROM members m JOIN resources r ON r.rid = m.member_rid
+			WHERE m.group_rid = ? ORDER BY m.member_rid`)
+		// The newest event is never pruned, so max(seq) is the head.
+		s.eventHead = p(r, `SELECT coalesce(max(seq), 0) FROM events`)
+		s.readEvents = p(r, `SELECT seq, id, type, time, kind, resource_id, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`)
+		s.eventRange = p(r, `SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM events`)
+		s.eventTime = p(r, `SELECT time FROM events WHERE seq = ?`)
+		// One batch from the oldest event, never past the cut: the log loses
+		// only a prefix, whatever the clock did between writes.
+		s.pruneEvents = p(w, `DELETE FROM events WHERE seq <= ? AND seq < (SELECT min(seq) FROM events) + ?`)
+	}
 	s.lookup = map[string]*sql.Stmt{}
 	for attr, col := range lookupCols {
 		s.lookup[attr] = p(r, `SELECT `+resCols+` FROM resources WHERE kind = ? AND `+col+` = ? ORDER BY rid`)

@@ -117,6 +117,8 @@ type Store interface {
 	GroupsOf(ctx context.Context, userIDs []string) (map[string][]GroupRef, error)
 	// Ping checks the store is usable.
 	Ping(ctx context.Context) error
+	// EventLog is the change log every write appends to (events.go).
+	EventLog
 	// Close releases the store.
 	Close() error
 }

@@ -76,18 +76,29 @@ func (s *SQLite) Create(ctx context.Context, r *Resource) error {
 	if err != nil {
 		return conflict(err, r.Kind, r.ID, r.Doc)
 	}
+	ew := s.eventWriter(ctx, tx, now)
+	var track *memberTracker
+	if ew != nil {
+		track = &memberTracker{}
+	}
 	if len(r.Members) > 0 {
 		rid, err := res.LastInsertId()
 		if err != nil {
 			return err
 		}
-		if err := s.applyMemberOps(ctx, tx, rid, []MemberOp{{Kind: MemberAdd, Members: r.Members}}); err != nil {
+		if err := s.applyMemberOps(ctx, tx, rid, []MemberOp{{Kind: MemberAdd, Members: r.Members}}, track); err != nil {
+			return err
+		}
+	}
+	if ew != nil {
+		if err := ew.logCreate(r, doc, track.deltas()); err != nil {
 			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	s.committed(ew)
 	r.Created, r.LastModified, r.Version = now, now, 1
 	return nil
 }
@@ -132,18 +143,30 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		ix.userName, ix.externalID, ix.displayName, ix.displayFolded, rid); err != nil {
 		return nil, conflict(err, kind, id, doc)
 	}
-	if err := s.applyMemberOps(ctx, tx, rid, ops); err != nil {
+	ew := s.eventWriter(ctx, tx, now)
+	var track *memberTracker
+	if ew != nil {
+		track = &memberTracker{}
+	}
+	if err := s.applyMemberOps(ctx, tx, rid, ops, track); err != nil {
 		return nil, err
+	}
+	if ew != nil {
+		if err := ew.logUpdate(kind, cur, doc, enc, track.deltas()); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	s.committed(ew)
 	return &Resource{Kind: kind, ID: id, Doc: doc, Created: cur.Created, LastModified: now, Version: cur.Version + 1}, nil
 }
 
 // applyMemberOps applies ops in order, one row per member, so a large group
-// costs only the rows that change.
-func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, ops []MemberOp) error {
+// costs only the rows that change. track, when not nil, records each
+// member's state before and after (the change log's member events).
+func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, ops []MemberOp, track *memberTracker) error {
 	var add, exists, remove *sql.Stmt
 	for _, op := range ops {
 		switch op.Kind {
@@ -160,6 +183,7 @@ func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, op
 				if n, err := res.RowsAffected(); err != nil {
 					return err
 				} else if n == 1 {
+					track.saw(m.Value, false, true)
 					continue
 				}
 				// Nothing inserted: already a member (fine) or no such user.
@@ -170,6 +194,7 @@ func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, op
 				case err != nil:
 					return err
 				}
+				track.saw(m.Value, true, true)
 			}
 		case MemberRemove:
 			if remove == nil {
@@ -177,11 +202,24 @@ func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, op
 			}
 			for _, m := range op.Members {
 				// Removing a non-member is not an error.
-				if _, err := remove.ExecContext(ctx, group, m.Value); err != nil {
+				res, err := remove.ExecContext(ctx, group, m.Value)
+				if err != nil {
 					return err
+				}
+				if track != nil {
+					n, err := res.RowsAffected()
+					if err != nil {
+						return err
+					}
+					track.saw(m.Value, n == 1, false)
 				}
 			}
 		case MemberClear:
+			if track != nil {
+				if err := s.trackClear(ctx, tx, group, track); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.StmtContext(ctx, s.stmts.clear).ExecContext(ctx, group); err != nil {
 				return err
 			}
@@ -198,6 +236,9 @@ func (s *SQLite) Delete(ctx context.Context, kind Kind, id string) error {
 	if err := checkKind(kind); err != nil {
 		return err
 	}
+	if !s.noEvents {
+		return s.deleteWithEvents(ctx, kind, id)
+	}
 	res, err := s.stmts.deleteRes.ExecContext(ctx, string(kind), id)
 	if err != nil {
 		return err
@@ -210,6 +251,42 @@ func (s *SQLite) Delete(ctx context.Context, kind Kind, id string) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// deleteWithEvents is Delete with the change log: one transaction reads
+// what the events need, deletes and appends them.
+func (s *SQLite) deleteWithEvents(ctx context.Context, kind Kind, id string) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ew := s.eventWriter(ctx, tx, s.now().UTC())
+	if err := s.deleteLogged(ctx, tx, ew, kind, id); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.committed(ew)
+	return nil
+}
+
+// trackClear records every current member of group as leaving.
+func (s *SQLite) trackClear(ctx context.Context, tx *sql.Tx, group int64, track *memberTracker) error {
+	rows, err := tx.StmtContext(ctx, s.stmts.memberIDs).QueryContext(ctx, group)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		track.saw(id, true, false)
+	}
+	return rows.Err()
 }
 
 // SQLite extended result codes for constraint violations.

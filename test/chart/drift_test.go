@@ -45,12 +45,25 @@ func TestChartCopiesMatchConfig(t *testing.T) {
 		t.Errorf("chart crds/%s has no source in config/crd/bases: remove it (make manifests)", name)
 	}
 
-	for file, source := range map[string]string{
+	copies := map[string]string{
 		"files/manager-role.yaml":    "config/rbac/role.yaml",
 		"files/prometheus_rule.yaml": "config/prometheus/prometheus_rule.yaml",
 		"files/pod_monitor.yaml":     "config/prometheus/pod_monitor.yaml",
 		"files/scim-operator.json":   "config/grafana/scim-operator.json",
-	} {
+	}
+	roles, err := filepath.Glob(filepath.Join(repoRoot(t), "config", "rbac", "common", "*_role.yaml"))
+	if err != nil || len(roles) == 0 {
+		t.Fatalf("no roles in config/rbac/common: %v", err)
+	}
+	for _, r := range roles {
+		copies["files/rbac-common/"+filepath.Base(r)] = "config/rbac/common/" + filepath.Base(r)
+	}
+	for _, f := range ch.Files {
+		if _, ok := copies[f.Name]; !ok && strings.HasPrefix(f.Name, "files/rbac-common/") {
+			t.Errorf("chart %s has no source in config/rbac/common: remove it (make manifests)", f.Name)
+		}
+	}
+	for file, source := range copies {
 		i := slices.IndexFunc(ch.Files, func(f *chart.File) bool { return f.Name == file })
 		if i < 0 {
 			t.Errorf("chart lacks %s (a copy of %s): run make manifests", file, source)

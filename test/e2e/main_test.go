@@ -61,22 +61,6 @@ func run(m *testing.M) int {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 controllers.NewScheme(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions(),
-	})
-	if err == nil {
-		err = controllers.Setup(mgr, controllers.Options{DefaultImage: "scim-operator:e2e", Clock: operatorClock})
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	mgrDone := make(chan error, 1)
-	go func() { mgrDone <- mgr.Start(ctx) }()
-
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -85,9 +69,30 @@ func run(m *testing.M) int {
 	rt, err = localruntime.New(localruntime.Options{
 		Config: env.Config, StateDir: state, ModuleRoot: root, StopTimeout: 3 * time.Second,
 	})
-	if err == nil {
-		err = rt.Start(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 controllers.NewScheme(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  controllers.CacheOptions(),
+	})
+	if err == nil {
+		err = controllers.Setup(mgr, controllers.Options{
+			DefaultImage: "scim-operator:e2e", Clock: operatorClock,
+			Webhooks: controllers.WebhookOptions{AllowPrivateNetworks: true, ServiceURL: rt.ServiceURL},
+		})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(ctx) }()
+
+	err = rt.Start(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
