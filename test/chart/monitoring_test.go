@@ -70,6 +70,16 @@ func TestChartMonitoringToggles(t *testing.T) {
 		t.Errorf("ServiceMonitor: want one HTTPS endpoint on port https with honorLabels and the extra label, got %+v labels %v", ep, sm.Labels)
 	}
 
+	// config/prometheus/service_monitor.yaml scrapes the same way.
+	var configSM monitoringv1.ServiceMonitor
+	if err := yaml.UnmarshalStrict(readFile(t, "config/prometheus/service_monitor.yaml"), &configSM); err != nil {
+		t.Fatalf("config/prometheus/service_monitor.yaml: %v", err)
+	}
+	if !reflect.DeepEqual(configSM.Spec.Endpoints[0].HTTPConfigWithProxyAndTLSFiles, ep[0].HTTPConfigWithProxyAndTLSFiles) ||
+		configSM.Spec.Endpoints[0].Port != ep[0].Port || !configSM.Spec.Endpoints[0].HonorLabels {
+		t.Errorf("ServiceMonitor endpoints differ between the chart and config/prometheus:\n chart %+v\nconfig %+v", ep[0], configSM.Spec.Endpoints[0])
+	}
+
 	var pm, configPM monitoringv1.PodMonitor
 	decodeStrict(t, find(on, "PodMonitor")[0], &pm)
 	if err := yaml.UnmarshalStrict(readFile(t, "config/prometheus/pod_monitor.yaml"), &configPM); err != nil {
