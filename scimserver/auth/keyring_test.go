@@ -395,3 +395,23 @@ func TestKeyringTokenUseMetrics(t *testing.T) {
 		t.Errorf("after reload: not after = %v, want the current token's only", got)
 	}
 }
+
+// BenchmarkAuthenticate measures a successful authentication, which now also
+// records the token's last use (one sync.Map load and an atomic store), from
+// parallel requests with the same token, as Entra sends them.
+func BenchmarkAuthenticate(b *testing.B) {
+	k, err := NewStaticKeyring(&TokenFile{Tokens: []TokenEntry{
+		entry("entra", "scim_new", ScopeRead), entry("reader", "scim_reader", ScopeRead), entry("status", "scim_status", ScopeStatus),
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := k.Authenticate("Bearer scim_new", now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
