@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -197,6 +198,13 @@ func TestChartRBACMatchesConfig(t *testing.T) {
 
 // The manager's flags follow the values; defaults match config/manager.
 func TestChartManagerDeployment(t *testing.T) {
+	managerFlags := map[string]bool{}
+	for _, m := range regexp.MustCompile(`flag\.\w+Var\(&\w+, "([a-z-]+)"`).FindAllStringSubmatch(string(readFile(t, "cmd/manager/main.go")), -1) {
+		managerFlags[m[1]] = true
+	}
+	if len(managerFlags) < 5 {
+		t.Fatalf("found only %d flags in cmd/manager/main.go", len(managerFlags))
+	}
 	tests := []struct {
 		name    string
 		values  string
@@ -246,6 +254,12 @@ func TestChartManagerDeployment(t *testing.T) {
 			containers, _, _ := unstructured.NestedSlice(deps[0].Object, "spec", "template", "spec", "containers")
 			c := containers[0].(map[string]any)
 			args, _, _ := unstructured.NestedStringSlice(c, "args")
+			for _, a := range args {
+				name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+				if !managerFlags[name] {
+					t.Errorf("arg %s: cmd/manager defines no flag %s", a, name)
+				}
+			}
 			for _, w := range tt.want {
 				if !slices.Contains(args, w) {
 					t.Errorf("args %v lack %s", args, w)
