@@ -16,6 +16,10 @@ LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 KUBECTL ?= kubectl
+# DEMO_PORT is the local ingress port of make demo (localrun --ingress-address 127.0.0.1:$(DEMO_PORT)).
+DEMO_PORT ?= 8480
+# DEMO_MIRROR_PORT is where make demo runs the example webhook consumer (localrun --mirror-address).
+DEMO_MIRROR_PORT ?= 8490
 
 ##@ General
 
@@ -85,10 +89,29 @@ build: ## Build the manager and the SCIM server into bin/.
 run: manifests generate ## Run the manager against the cluster of the current kubeconfig.
 	go run ./cmd/manager
 
+# demo checks the port first (a busy port fails in a second, not after the
+# builds), then builds localrun and warms the build cache for the SCIM server
+# (which the local runtime builds at start) while the control plane builds:
+# on a first run the three builds overlap instead of running one after the other.
 .PHONY: demo
-demo: envtest ## Run everything locally: control plane, operator, local runtime, sample tenant and token.
-	go build -o $(LOCALBIN)/localrun ./cmd/localrun
-	KUBEBUILDER_ASSETS="$$(hack/envtest/build.sh)" exec $(LOCALBIN)/localrun --samples config/samples
+demo: ## Run everything locally: control plane, operator, local runtime, sample tenant and token (DEMO_PORT=8480, DEMO_MIRROR_PORT=8490).
+	@for v in DEMO_PORT=$(DEMO_PORT) DEMO_MIRROR_PORT=$(DEMO_MIRROR_PORT); do \
+		if (exec 3<>/dev/tcp/127.0.0.1/$${v#*=}) 2>/dev/null; then \
+		echo "make demo: 127.0.0.1:$${v#*=} is already in use (another make demo?): stop it, or run make demo $${v%%=*}=$$(( $${v#*=} + 100 ))" >&2; exit 1; fi; done
+	@mkdir -p $(LOCALBIN)
+	@start=$$(date +%s); \
+	( go build -o $(LOCALBIN)/localrun ./cmd/localrun && go build -o /dev/null ./cmd/scimserver ) & builds=$$!; \
+	if [ -n "$$KUBEBUILDER_ASSETS" ]; then assets=$$KUBEBUILDER_ASSETS; \
+	else assets=$$(KUBERNETES_VERSION=$(KUBERNETES_VERSION) hack/envtest/build.sh) || { kill $$builds 2>/dev/null; exit 1; }; fi; \
+	wait $$builds; \
+	echo "make demo: builds done in $$(( $$(date +%s) - start ))s"; \
+	KUBEBUILDER_ASSETS="$$assets" exec $(LOCALBIN)/localrun --samples config/samples \
+		--ingress-address 127.0.0.1:$(DEMO_PORT) --mirror-address 127.0.0.1:$(DEMO_MIRROR_PORT)
+
+.PHONY: kubectl
+kubectl: ## Build kubectl at the control plane's version into bin/kubectl (make demo's kubectl; no skew warning).
+	@mkdir -p $(LOCALBIN)
+	@KUBERNETES_VERSION=$(KUBERNETES_VERSION) hack/envtest/build.sh kubectl $(LOCALBIN)/kubectl
 
 .PHONY: docker-build
 docker-build: ## Build the image (needs a Docker engine).

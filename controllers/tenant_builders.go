@@ -34,6 +34,8 @@ const (
 	tokensDir       = "/etc/scim/tokens"
 	dataDir         = "/var/lib/scim"
 	databaseFile    = dataDir + "/scim.db"
+	databaseURLDir  = "/etc/scim/db" // storage.postgres: the Secret key, as a file
+	databaseURLFile = "url"
 	serverBinary    = "/scimserver"
 	nonRootUID      = 65532
 	scimPathSuffix  = "/scim/v2"
@@ -227,6 +229,7 @@ func desiredDeployment(t *scimv1alpha1.ScimTenant, image, cfgHash string) *appsv
 					TerminationGracePeriodSeconds: ptr.To[int64](30),
 					Containers:                    []corev1.Container{serverContainer(t, image)},
 					Volumes:                       serverVolumes(t),
+					TopologySpreadConstraints:     spreadReplicas(t),
 				},
 			},
 		},
@@ -267,16 +270,11 @@ func serverContainer(t *scimv1alpha1.ScimTenant, image string) corev1.Container 
 		"--config=" + configDir + "/" + config.FileName,
 		"--token-file=" + tokensDir + "/" + auth.TokenFileName,
 	}
-	var env []corev1.EnvVar
 	if t.Spec.Postgres() != nil {
-		ref := t.Spec.Postgres().URLSecretRef
-		key := ref.Key
-		if key == "" {
-			key = "url"
-		}
-		env = append(env, corev1.EnvVar{Name: "SCIM_DATABASE_URL", ValueFrom: &corev1.EnvVarSource{
-			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: key},
-		}})
+		// The URL stays in its Secret, mounted as a file the server reads
+		// (never an argument, an environment variable or the ConfigMap).
+		mounts = append(mounts, corev1.VolumeMount{Name: "db", MountPath: databaseURLDir, ReadOnly: true})
+		args = append(args, "--postgres-url-file="+databaseURLDir+"/"+databaseURLFile, "--postgres-schema="+postgresSchema(t))
 	} else {
 		mounts = append(mounts, corev1.VolumeMount{Name: "data", MountPath: dataDir})
 		args = append(args, "--database="+databaseFile)
@@ -286,7 +284,6 @@ func serverContainer(t *scimv1alpha1.ScimTenant, image string) corev1.Container 
 		Image:   image,
 		Command: []string{serverBinary},
 		Args:    args,
-		Env:     env,
 		Ports: []corev1.ContainerPort{
 			{Name: httpPortName, ContainerPort: httpPort, Protocol: corev1.ProtocolTCP},
 			{Name: metricsPortName, ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP},
@@ -327,6 +324,17 @@ func serverVolumes(t *scimv1alpha1.ScimTenant) []corev1.Volume {
 		vols = append(vols, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: dataClaimName(t)},
 		}})
+	}
+	if pg := t.Spec.Postgres(); pg != nil {
+		key := pg.URLSecretRef.Key
+		if key == "" {
+			key = "url"
+		}
+		vols = append(vols, corev1.Volume{Name: "db", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName:  pg.URLSecretRef.Name,
+			Items:       []corev1.KeyToPath{{Key: key, Path: databaseURLFile}},
+			DefaultMode: ptr.To[int32](0o440),
+		}}})
 	}
 	return vols
 }

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -122,11 +123,8 @@ func (r *TenantReconciler) image(t *scimv1alpha1.ScimTenant) string {
 }
 
 // validateTenant catches what admission cannot: attribute paths are parsed by
-// the server's own parser, and storage backends this release cannot serve.
+// the server's own parser.
 func validateTenant(t *scimv1alpha1.ScimTenant) string {
-	if t.Spec.Postgres() != nil {
-		return "storage.postgres is not served by this release of the SCIM server yet: use storage.sqlite"
-	}
 	if s := t.Spec.Schema; s != nil {
 		for _, p := range s.RequiredUserAttributes {
 			if _, err := filter.ParsePath(p); err != nil {
@@ -156,6 +154,7 @@ func (r *TenantReconciler) keepTokenFileCurrent(ctx context.Context, t *scimv1al
 	}
 	file, next := tokenFile(tokens, now)
 	obs.activeTokens = int32(len(file.Tokens))
+	obs.unusableTokens = unusableTokens(tokens, now)
 	secret, err := desiredTokenFileSecret(t, file)
 	if err != nil {
 		return time.Time{}, err
@@ -172,6 +171,7 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 	}
 	file, next := tokenFile(tokens, now)
 	obs.activeTokens = int32(len(file.Tokens))
+	obs.unusableTokens = unusableTokens(tokens, now)
 	hooks, err := r.webhookObjects(ctx, t, now)
 	if err != nil {
 		return time.Time{}, err
@@ -204,6 +204,11 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 	if np := desiredNetworkPolicy(t, r.OperatorNamespace); np != nil {
 		owned = append(owned, np)
 	} else if err := r.deleteOwned(ctx, t, &networkingv1.NetworkPolicy{}, "spec.networkPolicy removed or disabled"); err != nil {
+		return time.Time{}, err
+	}
+	if pdb := desiredPodDisruptionBudget(t); pdb != nil {
+		owned = append(owned, pdb)
+	} else if err := r.deleteOwned(ctx, t, &policyv1.PodDisruptionBudget{}, "one replica, or storage.sqlite"); err != nil {
 		return time.Time{}, err
 	}
 	for _, obj := range owned {

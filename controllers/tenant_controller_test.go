@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -215,6 +216,24 @@ func hasMount(mounts []corev1.VolumeMount, name, path string) bool {
 	return false
 }
 
+// storedActiveTokens waits until the stored object (read as JSON, so an
+// absent field is not mistaken for 0) has status.activeTokens == want.
+func storedActiveTokens(t *testing.T, ns, name string, want int64) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(scimv1alpha1.GroupVersion.WithKind("ScimTenant"))
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, u); err != nil {
+			return err
+		}
+		got, found, err := unstructured.NestedInt64(u.Object, "status", "activeTokens")
+		if err != nil || !found || got != want {
+			return fmt.Errorf("status.activeTokens = %d (present %v, %v), want %d", got, found, err, want)
+		}
+		return nil
+	})
+}
+
 func wantCondition(conds []metav1.Condition, typ, status, reason string) error {
 	c := meta.FindStatusCondition(conds, typ)
 	if c == nil {
@@ -328,8 +347,24 @@ func TestTenantConditionsFollowDeployment(t *testing.T) {
 	setDeploymentAvailable(t, ns, "cond-scim", 1)
 	condition("Ready", "False", scimv1alpha1.ReasonNoToken)
 	condition("Progressing", "False", scimv1alpha1.ReasonRolledOut)
+	// No Ingress: the URL is the in-cluster http one, flagged apart from Ready.
+	condition(scimv1alpha1.ConditionInsecureTenantURL, "True", scimv1alpha1.ReasonNoIngress)
+	// 0 is stored, not left out, so `kubectl get` shows TOKENS 0 and
+	// scripts reading .status.activeTokens see 0.
+	storedActiveTokens(t, ns, "cond", 0)
 
 	mustCreate(t, newToken(ns, "cond-token", "cond"))
+	condition("Ready", "True", scimv1alpha1.ReasonAvailable)
+	storedActiveTokens(t, ns, "cond", 1)
+
+	// Revoking the only token: NoToken says what to do about the revoked one.
+	patchToken(t, ns, "cond-token", `{"spec":{"revoked":true}}`)
+	condition("Ready", "False", scimv1alpha1.ReasonNoToken)
+	storedActiveTokens(t, ns, "cond", 0)
+	if c := tenantCondition(t, ns, "cond", "Ready", "False", scimv1alpha1.ReasonNoToken); !strings.Contains(c.Message, "ScimToken cond-token is revoked: set spec.revoked to false") {
+		t.Errorf("NoToken message after a revocation: %q, want it to say how to un-revoke cond-token", c.Message)
+	}
+	patchToken(t, ns, "cond-token", `{"spec":{"revoked":false}}`)
 	condition("Ready", "True", scimv1alpha1.ReasonAvailable)
 	eventually(t, 30*time.Second, func() error {
 		var got scimv1alpha1.ScimTenant
@@ -356,6 +391,17 @@ func TestTenantConditionsFollowDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	condition("Degraded", "True", scimv1alpha1.ReasonIngressPending)
+	condition(scimv1alpha1.ConditionInsecureTenantURL, "True", scimv1alpha1.ReasonNoTLS)
+
+	// TLS: the Tenant URL is https and the warning clears.
+	if err := get(t, &tenant, ns, "cond"); err != nil {
+		t.Fatal(err)
+	}
+	tenant.Spec.Ingress.TLS = &scimv1alpha1.IngressTLS{SecretName: "cond-tls"}
+	if err := k8s.Update(ctx, &tenant); err != nil {
+		t.Fatal(err)
+	}
+	condition(scimv1alpha1.ConditionInsecureTenantURL, "False", scimv1alpha1.ReasonTLS)
 
 	// Removing spec.ingress removes the Ingress.
 	if err := get(t, &tenant, ns, "cond"); err != nil {

@@ -2,6 +2,9 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -24,7 +27,23 @@ type observed struct {
 	claimPhase       corev1.PersistentVolumeClaimPhase
 	ingressAddressed bool
 	activeTokens     int32
+	// unusableTokens are the tenant's ScimTokens the server does not accept,
+	// so a NoToken message can say what to do about each.
+	unusableTokens []unusableToken
 }
+
+// unusableToken is a ScimToken of the tenant that the server does not accept, and why.
+type unusableToken struct {
+	name string
+	why  string // one of the unusable* constants
+}
+
+// Why a ScimToken of the tenant is not accepted.
+const (
+	unusableRevoked   = "revoked"
+	unusableExpired   = "expired"
+	unusableNotIssued = "not issued yet"
+)
 
 // setTenantStatus computes the whole status from what was observed: a pure
 // function, so every condition's reason is table-tested without a cluster.
@@ -33,6 +52,8 @@ func setTenantStatus(t *scimv1alpha1.ScimTenant, obs *observed) {
 	st.ObservedGeneration = t.Generation
 	st.ActiveTokens = obs.activeTokens
 	st.TenantURL = tenantURL(t)
+	setURLSecurity(t)
+	st.Storage = storageStatus(t)
 	st.ReadyReplicas = 0
 	if d := obs.deployment; d != nil {
 		st.ReadyReplicas = d.Status.ReadyReplicas
@@ -84,8 +105,7 @@ func setTenantStatus(t *scimv1alpha1.ScimTenant, obs *observed) {
 		ready(metav1.ConditionFalse, scimv1alpha1.ReasonDeploymentUnavailable,
 			"Deployment "+serverName(t)+" has no available replica: kubectl describe deployment "+serverName(t))
 	case obs.activeTokens == 0:
-		ready(metav1.ConditionFalse, scimv1alpha1.ReasonNoToken,
-			"no ScimToken is accepted by this tenant: create one with spec.tenantRef.name: "+t.Name)
+		ready(metav1.ConditionFalse, scimv1alpha1.ReasonNoToken, noTokenMessage(t, obs.unusableTokens))
 	default:
 		ready(metav1.ConditionTrue, scimv1alpha1.ReasonAvailable, "paste the Tenant URL and a ScimToken's Secret token into Entra")
 	}
@@ -99,6 +119,72 @@ func setTenantStatus(t *scimv1alpha1.ScimTenant, obs *observed) {
 	default:
 		set(scimv1alpha1.ConditionDegraded, metav1.ConditionFalse, scimv1alpha1.ReasonAsExpected, "nothing needs attention")
 	}
+}
+
+// setURLSecurity sets InsecureTenantURL: True while the Tenant URL is plain
+// http, which Entra refuses. It is a condition of its own, not a reason of
+// Ready, because such a tenant still serves in-cluster clients (and the local
+// run, where plain http is expected): Ready keeps meaning "the server serves".
+func setURLSecurity(t *scimv1alpha1.ScimTenant) {
+	c := metav1.Condition{Type: scimv1alpha1.ConditionInsecureTenantURL, ObservedGeneration: t.Generation}
+	switch ing := t.Spec.Ingress; {
+	case ing == nil:
+		c.Status, c.Reason = metav1.ConditionTrue, scimv1alpha1.ReasonNoIngress
+		c.Message = "the Tenant URL is the in-cluster Service over plain http, which Entra cannot reach and refuses: add spec.ingress with host and tls.secretName"
+	case ing.TLS == nil:
+		c.Status, c.Reason = metav1.ConditionTrue, scimv1alpha1.ReasonNoTLS
+		c.Message = "the Tenant URL is http://" + ing.Host + ", which Entra refuses (it requires https with a publicly trusted certificate): add spec.ingress.tls.secretName, and for example the annotation cert-manager.io/cluster-issuer"
+	default:
+		c.Status, c.Reason = metav1.ConditionFalse, scimv1alpha1.ReasonTLS
+		c.Message = "the Tenant URL is https; the Ingress terminates TLS with Secret " + ing.TLS.SecretName
+	}
+	meta.SetStatusCondition(&t.Status.Conditions, c)
+}
+
+// noTokenMessage says what to do when the server accepts no token: create a
+// ScimToken, or act on the ones that exist but are not accepted.
+func noTokenMessage(t *scimv1alpha1.ScimTenant, unusable []unusableToken) string {
+	if len(unusable) == 0 {
+		return "no ScimToken is accepted by this tenant: create one with spec.tenantRef.name: " + t.Name
+	}
+	var b strings.Builder
+	b.WriteString("no ScimToken is accepted by this tenant: ")
+	for i, u := range unusable {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		switch u.why {
+		case unusableRevoked:
+			fmt.Fprintf(&b, `ScimToken %s is revoked: set spec.revoked to false to issue a fresh token under it (kubectl patch scimtoken %s --type merge -p '{"spec":{"revoked":false}}')`, u.name, u.name)
+		case unusableExpired:
+			fmt.Fprintf(&b, `ScimToken %s expired (spec.expiresAfter): rotate it (kubectl annotate scimtoken %s %s="$(date +%%s)" --overwrite)`, u.name, u.name, scimv1alpha1.RotateAnnotation)
+		default:
+			fmt.Fprintf(&b, "ScimToken %s has no token yet: see its Ready condition (kubectl describe scimtoken %s)", u.name, u.name)
+		}
+	}
+	fmt.Fprintf(&b, "; or create a new ScimToken with spec.tenantRef.name: %s. Then paste the new token from its Secret into Entra", t.Name)
+	return b.String()
+}
+
+// unusableTokens lists the tenant's ScimTokens whose current token the
+// server does not accept at now, by name: the cache lists in no fixed order,
+// and a message that changed with it would rewrite the status each reconcile.
+func unusableTokens(tokens []scimv1alpha1.ScimToken, now time.Time) []unusableToken {
+	var out []unusableToken
+	for i := range tokens {
+		tok := &tokens[i]
+		switch {
+		case !tok.DeletionTimestamp.IsZero():
+		case tok.Spec.Revoked:
+			out = append(out, unusableToken{tok.Name, unusableRevoked})
+		case tok.Status.Hash == "":
+			out = append(out, unusableToken{tok.Name, unusableNotIssued})
+		case tok.Status.ExpiresAt != nil && !now.Before(tok.Status.ExpiresAt.Time):
+			out = append(out, unusableToken{tok.Name, unusableExpired})
+		}
+	}
+	slices.SortFunc(out, func(a, b unusableToken) int { return strings.Compare(a.name, b.name) })
+	return out
 }
 
 // refusal is why a tenant is not rolled out: a condition reason and message.

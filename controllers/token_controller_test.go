@@ -398,3 +398,28 @@ func assertNoPlaintext(t *testing.T, ns string) {
 		t.Fatal("no events recorded: the check would be vacuous")
 	}
 }
+
+// TestTokenShortIntervalDefaultsGrace: `interval: 1h` without a gracePeriod
+// passes admission (no 24h schema default any more) and the previous token's
+// grace window is the interval, not 24h.
+func TestTokenShortIntervalDefaultsGrace(t *testing.T) {
+	ns := namespace(t)
+	defer startManager(t, ns)()
+	mustCreate(t, newTenant(ns, "acme"))
+	tok := newToken(ns, "hourly", "acme")
+	tok.Spec.Rotation = &scimv1alpha1.RotationSpec{Interval: &metav1.Duration{Duration: time.Hour}}
+	mustCreate(t, tok)
+	tokenStatus(t, ns, "hourly", 1)
+
+	patchToken(t, ns, "hourly", `{"metadata":{"annotations":{"scim.operator.dev/rotate":"now"}}}`)
+	st := tokenStatus(t, ns, "hourly", 2)
+	if st.Spec.Rotation == nil || st.Spec.Rotation.GracePeriod != nil {
+		t.Fatalf("rotation %+v: want no stored gracePeriod", st.Spec.Rotation)
+	}
+	if st.Status.PreviousValidUntil == nil || st.Status.IssuedAt == nil {
+		t.Fatalf("no grace window after a rotation: %s", toJSON(st.Status))
+	}
+	if got := st.Status.PreviousValidUntil.Sub(st.Status.IssuedAt.Time); got != time.Hour {
+		t.Errorf("grace window %v, want the 1h interval", got)
+	}
+}

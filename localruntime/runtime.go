@@ -42,6 +42,10 @@ type Options struct {
 	ModuleRoot string
 	// IngressAddress is where the ingress controller listens; default 127.0.0.1:0.
 	IngressAddress string
+	// IngressListener, when set, is used instead of listening on
+	// IngressAddress: a caller binds the port before anything slow starts, so
+	// a busy port fails at once. Start takes ownership of it.
+	IngressListener net.Listener
 	// GCInterval is how often orphans are collected; default 1s.
 	GCInterval time.Duration
 	// StopTimeout is how long a stopped server gets between SIGTERM and SIGKILL; default 5s.
@@ -145,9 +149,12 @@ func (r *Runtime) Start(ctx context.Context) error {
 		}
 		r.opts.ServerBinary = bin
 	}
-	ln, err := net.Listen("tcp", r.opts.IngressAddress)
-	if err != nil {
-		return fmt.Errorf("ingress address: %w", err)
+	ln := r.opts.IngressListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", r.opts.IngressAddress); err != nil {
+			return fmt.Errorf("ingress address: %w", err)
+		}
 	}
 	r.ingress = ln
 	srv := &http.Server{Handler: r.ingressHandler(), ReadHeaderTimeout: 10 * time.Second}

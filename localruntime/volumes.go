@@ -71,7 +71,10 @@ func (r *Runtime) volume(ctx context.Context, key client.ObjectKey, v corev1.Vol
 	case v.Secret != nil:
 		dir = filepath.Join(podDir, "volumes", v.Name)
 		s := &corev1.Secret{}
-		if err := r.client.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: v.Secret.SecretName}, s); err != nil {
+		// Uncached, as a kubelet reads any Secret a pod mounts: the cache
+		// holds only the operator's (labelled) Secrets, not a user's
+		// database URL Secret (storage.postgres).
+		if err := r.reader.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: v.Secret.SecretName}, s); err != nil {
 			if !apierrors.IsNotFound(err) {
 				return "", "", err
 			}

@@ -78,13 +78,19 @@ func CreateObjects(ctx context.Context, c client.Client, paths ...string) ([]*un
 	if err != nil {
 		return nil, err
 	}
+	return objs, CreateAll(ctx, c, objs)
+}
+
+// CreateAll creates objs, in the "default" namespace unless they name one;
+// existing objects are kept.
+func CreateAll(ctx context.Context, c client.Client, objs []*unstructured.Unstructured) error {
 	for _, o := range objs {
 		if o.GetNamespace() == "" {
 			o.SetNamespace("default")
 		}
 		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("creating %s %s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
+			return fmt.Errorf("creating %s %s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
 		}
 	}
-	return objs, nil
+	return nil
 }

@@ -8,6 +8,10 @@ const (
 	ConditionProgressing = "Progressing"
 	// ConditionDegraded: the tenant needs attention; the reason says why.
 	ConditionDegraded = "Degraded"
+	// ConditionInsecureTenantURL: the tenant's Tenant URL is plain http, which
+	// Entra refuses. A condition of its own so that Ready keeps meaning "the
+	// server serves" (in-cluster clients and the local run use plain http).
+	ConditionInsecureTenantURL = "InsecureTenantURL"
 )
 
 // Condition reasons. Each names what a user can act on.
@@ -26,6 +30,9 @@ const (
 	ReasonURLConflict           = "URLConflict"           // an older tenant serves an overlapping host and path
 	ReasonURLNotAllowed         = "URLNotAllowed"         // spec.ingress.path is outside what the operator's path policy allows
 	ReasonImageNotAllowed       = "ImageNotAllowed"       // the image is outside the operator's allowed repositories
+	ReasonNoTLS                 = "NoTLS"                 // spec.ingress has no tls: the Tenant URL is http://
+	ReasonNoIngress             = "NoIngress"             // no spec.ingress: the Tenant URL is the in-cluster Service
+	ReasonTLS                   = "TLS"                   // the Tenant URL is https
 
 	ReasonIssued         = "Issued"         // the token is issued and accepted
 	ReasonTenantNotFound = "TenantNotFound" // the referenced ScimTenant does not exist

@@ -17,7 +17,7 @@ const (
 )
 
 // ScimTenantSpec declares one SCIM 2.0 service for Microsoft Entra ID provisioning.
-// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && has(self.storage.postgres))",message="replicas greater than 1 need storage.postgres: the sqlite database is a single file on one volume and has one writer"
+// +kubebuilder:validation:XValidation:rule="!has(self.replicas) || self.replicas <= 1 || (has(self.storage) && has(self.storage.postgres))",message="replicas greater than 1 need storage.postgres: the sqlite database is a single file on one volume and has one writer; set replicas: 1 or use storage.postgres",fieldPath=".replicas"
 type ScimTenantSpec struct {
 	// resourceTypes lists the SCIM resources the tenant serves. User is always
 	// served; leave Group out for apps that are provisioned with users only.
@@ -146,7 +146,9 @@ type IngressSpec struct {
 	// +kubebuilder:validation:MaxLength=200
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('/')",message="path must start with /, for example /acme"
 	// +kubebuilder:validation:XValidation:rule="self == '/' || !self.endsWith('/')",message="path must not end with /: the tenant URL appends /scim/v2 to it"
-	// +kubebuilder:validation:XValidation:rule="self == '/' || self.matches('^(/[A-Za-z0-9._~-]+)+$')",message="path segments may contain only letters, digits, '.', '_', '~' and '-'"
+	// The segment rule skips what the two rules above already report, so each
+	// mistake gets one message.
+	// +kubebuilder:validation:XValidation:rule="self == '/' || !self.startsWith('/') || self.endsWith('/') || self.matches('^(/[A-Za-z0-9._~-]+)+$')",message="path segments may contain only letters, digits, '.', '_', '~' and '-'"
 	// +optional
 	Path string `json:"path,omitempty"`
 
@@ -243,6 +245,15 @@ type PostgresStorage struct {
 	// (postgres://user:password@host:5432/db?sslmode=require). The operator
 	// references it from the pod and never copies it.
 	URLSecretRef SecretKeyRef `json:"urlSecretRef"`
+	// schema is the PostgreSQL schema holding this tenant's tables, created
+	// by the server if missing, so several tenants can share one database.
+	// Default: derived from the namespace and tenant name
+	// (scim_<namespace>_<name>_<hash>). Changing it points the tenant at
+	// another, possibly empty, directory.
+	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_]*$`
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Schema string `json:"schema,omitempty"`
 }
 
 // SecretKeyRef names a key of a Secret in the tenant's namespace.
@@ -412,9 +423,17 @@ type ScimTenantStatus struct {
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
 	// activeTokens is how many tokens the server currently accepts, previous
-	// tokens inside their grace window included.
+	// tokens inside their grace window included. It is 0, never absent, when
+	// none is accepted, so scripts can test for 0.
+	// +kubebuilder:default=0
 	// +optional
-	ActiveTokens int32 `json:"activeTokens,omitempty"`
+	ActiveTokens int32 `json:"activeTokens"`
+	// storage says where the server keeps the directory: "sqlite", or
+	// "postgres" with the schema ("postgres schema scim_team_a_acme_1a2b3c4d").
+	// Its health shows in readyReplicas and Ready: a server whose database
+	// does not answer is not ready.
+	// +optional
+	Storage string `json:"storage,omitempty"`
 }
 
 // ScimTenant is one SCIM 2.0 service that Microsoft Entra ID provisions users
@@ -428,6 +447,7 @@ type ScimTenantStatus struct {
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.tenantURL`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Tokens",type=integer,JSONPath=`.status.activeTokens`
+// +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.status.storage`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ScimTenant struct {
 	metav1.TypeMeta   `json:",inline"`

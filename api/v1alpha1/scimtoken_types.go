@@ -57,7 +57,6 @@ type ScimTokenSpec struct {
 
 	// rotation replaces the token on a schedule. Without an interval the token
 	// rotates only on demand, through the scim.operator.dev/rotate annotation.
-	// +kubebuilder:default={gracePeriod:"24h"}
 	// +optional
 	Rotation *RotationSpec `json:"rotation,omitempty"`
 
@@ -92,7 +91,7 @@ type TenantReference struct {
 }
 
 // RotationSpec says when a token is replaced and how long the old one still works.
-// +kubebuilder:validation:XValidation:rule="!has(self.interval) || !has(self.gracePeriod) || duration(self.gracePeriod) <= duration(self.interval)",message="rotation.gracePeriod (default 24h) must not be longer than rotation.interval: at most two tokens may be valid at once"
+// +kubebuilder:validation:XValidation:rule="!has(self.interval) || !has(self.gracePeriod) || duration(self.gracePeriod) <= duration(self.interval)",message="rotation.gracePeriod must not be longer than rotation.interval: at most two tokens may be valid at once; shorten gracePeriod, or leave it unset to get 24h or the interval, whichever is shorter",fieldPath=".gracePeriod"
 type RotationSpec struct {
 	// interval between rotations, for example 720h. Unset: rotate on demand only.
 	// +kubebuilder:validation:Type=string
@@ -102,8 +101,10 @@ type RotationSpec struct {
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
 	// gracePeriod is how long the previous token keeps working after a rotation,
-	// so the admin has time to paste the new one into Entra.
-	// +kubebuilder:default="24h"
+	// so the admin has time to paste the new one into Entra. Unset: 24h, or the
+	// interval when that is shorter (so interval: 1h alone is valid). It is not
+	// defaulted in the stored object because a fixed default longer than a
+	// short interval would make the object invalid; the operator applies it.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +optional

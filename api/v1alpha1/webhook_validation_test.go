@@ -43,7 +43,7 @@ func TestWebhookAdmission(t *testing.T) {
 		{"retry too short", ref + "url: https://x.example.com\nmaxRetryDuration: 30s", "maxRetryDuration must be at least 1m"},
 		{"retry not a duration", ref + "url: https://x.example.com\nmaxRetryDuration: 3 days", "should match"},
 		{"rotation", ref + "url: https://x.example.com\nrotation: {interval: 720h, gracePeriod: 48h}", ""},
-		{"grace longer than interval", ref + "url: https://x.example.com\nrotation: {interval: 1h, gracePeriod: 2h}", "rotation.gracePeriod (default 24h) must not be longer than rotation.interval"},
+		{"grace longer than interval", ref + "url: https://x.example.com\nrotation: {interval: 1h, gracePeriod: 2h}", "rotation.gracePeriod must not be longer than rotation.interval"},
 		{"bad secret name", ref + "url: https://x.example.com\nsecretName: My_Secret", "secretName must be a valid Secret name"},
 		{"no tenant", "url: https://x.example.com", "spec.tenantRef: Required value"},
 	}

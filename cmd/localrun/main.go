@@ -10,9 +10,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,7 +34,7 @@ func main() {
 	var samples, stateDir, ingressAddr, mirrorAddr string
 	flag.StringVar(&samples, "samples", "config/samples", "Directory of YAML to apply once the operator runs (kustomization.yaml is skipped).")
 	flag.StringVar(&stateDir, "state-dir", ".local", "Where the kubeconfig, logs, pods' files and retained volumes go.")
-	flag.StringVar(&ingressAddr, "ingress-address", "127.0.0.1:8480", "Address of the local ingress controller that serves every tenant's Ingress.")
+	flag.StringVar(&ingressAddr, "ingress-address", "127.0.0.1:8480", "Address of the local ingress controller that serves every tenant's Ingress (make demo DEMO_PORT=8481 sets 127.0.0.1:8481). Checked before anything starts.")
 	flag.StringVar(&mirrorAddr, "mirror-address", localruntime.MirrorAddress, "Address of the example webhook consumer (examples/directory-mirror) the sample ScimWebhook delivers to; empty: none.")
 	flag.Parse()
 
@@ -59,6 +64,22 @@ func run(ctx context.Context, samples, stateDir, ingressAddr, mirrorAddr string)
 	ctrl.SetLogger(logger)
 	klog.SetLogger(logger)
 
+	// Bind the ingress port first: a busy port fails now, not after the
+	// control plane and the operator started.
+	ingress, err := net.Listen("tcp", ingressAddr)
+	if err != nil {
+		return portBusy(ingressAddr, "DEMO_PORT", "--ingress-address", err)
+	}
+	defer ingress.Close()
+	if mirrorAddr != "" {
+		// The mirror starts later, from an address; check it is free now.
+		ln, err := net.Listen("tcp", mirrorAddr)
+		if err != nil {
+			return portBusy(mirrorAddr, "DEMO_MIRROR_PORT", "--mirror-address", err)
+		}
+		ln.Close()
+	}
+
 	fmt.Println("Starting kube-apiserver and etcd...")
 	env, err := testenv.Start()
 	if err != nil {
@@ -81,7 +102,7 @@ func run(ctx context.Context, samples, stateDir, ingressAddr, mirrorAddr string)
 		return err
 	}
 	rt, err := localruntime.New(localruntime.Options{
-		Config: env.Config, StateDir: stateDir, ModuleRoot: root, IngressAddress: ingressAddr,
+		Config: env.Config, StateDir: stateDir, ModuleRoot: root, IngressListener: ingress,
 		Log: ctrl.Log.WithName("localrun"),
 	})
 	if err != nil {
@@ -111,18 +132,92 @@ func run(ctx context.Context, samples, stateDir, ingressAddr, mirrorAddr string)
 	}
 
 	fmt.Printf("Applying %s...\n", samples)
-	if _, err := localruntime.CreateObjects(ctx, env.Client, samples); err != nil {
+	objs, err := localruntime.ReadObjects(samples)
+	if err != nil {
+		return err
+	}
+	if mirror != nil {
+		retargetMirrorWebhooks(objs, mirror.Addr)
+	}
+	if err := localruntime.CreateAll(ctx, env.Client, objs); err != nil {
 		return err
 	}
 	tenants, err := waitReady(ctx, env.Client, rt)
 	if err != nil {
 		return fmt.Errorf("%w (logs: %s)", err, logPath)
 	}
-	printSummary(os.Stdout, tenants, rt, mirror, kubeconfig, logPath)
+	for i := range tenants {
+		tenants[i].locate(rt)
+	}
+	mirrorAt := ""
+	if mirror != nil {
+		mirrorAt = mirror.Addr
+	}
+	printSummary(os.Stdout, tenants, rt.IngressAddr(), mirrorAt, serverVersion(env), kubeconfig, logPath)
 
 	<-ctx.Done()
 	fmt.Println("\nStopping: SCIM servers, operator, control plane...")
 	return nil
+}
+
+// retargetMirrorWebhooks points the samples' ScimWebhooks that deliver to
+// the mirror's default port (localruntime.MirrorAddress) at the port the
+// mirror really listens on (make demo DEMO_MIRROR_PORT), so a moved mirror
+// is not left behind while another demo's mirror gets the deliveries.
+func retargetMirrorWebhooks(objs []*unstructured.Unstructured, mirrorAddr string) {
+	_, defaultPort, _ := net.SplitHostPort(localruntime.MirrorAddress)
+	_, port, err := net.SplitHostPort(mirrorAddr)
+	if err != nil || port == defaultPort {
+		return
+	}
+	for _, o := range objs {
+		if o.GetKind() != "ScimWebhook" {
+			continue
+		}
+		raw, _, _ := unstructured.NestedString(o.Object, "spec", "url")
+		u, err := url.Parse(raw)
+		if err != nil || u.Port() != defaultPort || !isLoopback(u.Hostname()) {
+			continue
+		}
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+		_ = unstructured.SetNestedField(o.Object, u.String(), "spec", "url")
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serverVersion is the control plane's version, "" if it cannot be read.
+func serverVersion(env *testenv.Env) string {
+	dc, err := discovery.NewDiscoveryClientForConfig(env.Config)
+	if err != nil {
+		return ""
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return ""
+	}
+	return v.GitVersion
+}
+
+// portBusy says what to do when addr, set by make's variable and
+// localrun's flag, cannot be bound.
+func portBusy(addr, makeVar, flagName string, err error) error {
+	host, port, splitErr := net.SplitHostPort(addr)
+	if splitErr != nil {
+		return fmt.Errorf("%s %s: %w", flagName, addr, err)
+	}
+	next := 18480
+	if p, convErr := strconv.Atoi(port); convErr == nil && p > 0 && p < 65435 {
+		next = p + 100
+	}
+	return fmt.Errorf("cannot listen on %s (%w): is another make demo running? Stop it, or pick a free port: make demo %s=%d (localrun %s %s)",
+		addr, err, makeVar, next, flagName, net.JoinHostPort(host, strconv.Itoa(next)))
 }
 
 // writeKubeconfig gives the user (kubectl) an admin of the local control plane.

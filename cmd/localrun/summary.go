@@ -12,6 +12,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -25,6 +27,23 @@ type tenantInfo struct {
 	deployment string
 	claim      string
 	tokens     []tokenInfo
+
+	// Where the local runtime put the tenant (set by locate).
+	serverAddr string // the server's own address, for a tenant without Ingress
+	logFile    string // the server's log: what kubectl logs shows in a cluster
+	dataDir    string // the sqlite volume
+}
+
+// locate fills in where the local runtime runs the tenant's server.
+func (info *tenantInfo) locate(rt *localruntime.Runtime) {
+	ns := info.tenant.Namespace
+	if info.deployment != "" {
+		info.serverAddr = rt.ServerAddr(ns, info.deployment)
+		info.logFile = rt.LogFile(ns, info.deployment)
+	}
+	if info.claim != "" {
+		info.dataDir = rt.VolumeDir(ns, info.claim)
+	}
 }
 
 type tokenInfo struct {
@@ -113,8 +132,10 @@ func collect(ctx context.Context, c client.Client) ([]tenantInfo, string, error)
 	return infos, "", nil
 }
 
-// printSummary tells the user how to reach each tenant as Entra would.
-func printSummary(w io.Writer, infos []tenantInfo, rt *localruntime.Runtime, mirror *localruntime.Mirror, kubeconfig, logPath string) {
+// printSummary tells the user how to reach each tenant as Entra would, and
+// where the local run differs from a cluster (plain http, no Pods).
+// mirrorAddr is the example webhook consumer's address, "" when none runs.
+func printSummary(w io.Writer, infos []tenantInfo, ingressAddr, mirrorAddr, serverVersion, kubeconfig, logPath string) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "scim-operator is running locally: kube-apiserver, etcd, the operator and the local runtime.")
 	firstToken := ""
@@ -122,24 +143,28 @@ func printSummary(w io.Writer, infos []tenantInfo, rt *localruntime.Runtime, mir
 		t := info.tenant
 		fmt.Fprintf(w, "\nScimTenant %s/%s is Ready\n", t.Namespace, t.Name)
 		field(w, "Tenant URL (Entra's field)", t.Status.TenantURL)
+		if c := meta.FindStatusCondition(t.Status.Conditions, scimv1alpha1.ConditionInsecureTenantURL); c != nil && c.Status == metav1.ConditionTrue {
+			field(w, "Warning ("+c.Reason+")", c.Message)
+		}
 		u, err := url.Parse(t.Status.TenantURL)
 		if err != nil {
 			continue
 		}
 		local, host := "", ""
 		if t.Spec.Ingress != nil {
-			local, host = "http://"+rt.IngressAddr()+u.Path, u.Host
+			local, host = "http://"+ingressAddr+u.Path, u.Host
 			field(w, "Local URL", local+"   (through the local ingress, with header Host: "+host+")")
 		} else {
 			// No Ingress: straight to the server, as from inside the cluster.
-			local = "http://" + rt.ServerAddr(t.Namespace, info.deployment) + u.Path
+			local = "http://" + info.serverAddr + u.Path
 			field(w, "Local URL", local+"   (the server itself: the tenant has no Ingress)")
 		}
-		if info.deployment != "" {
-			field(w, "Server log", rt.LogFile(t.Namespace, info.deployment))
+		field(w, "", "Plain http is expected locally: the local ingress does not terminate TLS.")
+		if info.logFile != "" {
+			field(w, "Server log", info.logFile+"   (no Pods locally: tail -f it where a cluster has kubectl logs deploy/"+info.deployment+")")
 		}
-		if info.claim != "" {
-			field(w, "Data (sqlite, retained)", rt.VolumeDir(t.Namespace, info.claim))
+		if info.dataDir != "" {
+			field(w, "Data (sqlite, retained)", info.dataDir+"   (a plain directory: back it up with sqlite3 .backup, see docs/operations.md)")
 		}
 		if len(info.tokens) == 0 {
 			fmt.Fprintln(w, "  No ScimToken for this tenant: create one to call it.")
@@ -162,13 +187,16 @@ func printSummary(w io.Writer, infos []tenantInfo, rt *localruntime.Runtime, mir
 		fmt.Fprintf(&b, " '%s/Users?filter=userName+eq+%%22%s%%22'", local, uuid.NewString())
 		fmt.Fprintln(w, b.String())
 	}
-	if mirror != nil {
+	if mirrorAddr != "" {
 		fmt.Fprintln(w, "\nDirectory mirror (examples/directory-mirror; the sample ScimWebhook delivers to it):")
-		field(w, "Webhook receiver", "http://"+mirror.Addr+"/webhook   (verifies every signature)")
-		fmt.Fprintf(w, "  Watch it follow the directory:  watch -n1 'curl -s http://%s/mirror'\n", mirror.Addr)
+		field(w, "Webhook receiver", "http://"+mirrorAddr+"/webhook   (verifies every signature)")
+		fmt.Fprintf(w, "  Watch it follow the directory:  watch -n1 'curl -s http://%s/mirror'\n", mirrorAddr)
 		fmt.Fprintln(w, "  Delivery status:                kubectl get scimwebhook")
 	}
 	fmt.Fprintln(w, "\nkubectl against the local control plane:")
+	if advice := kubectlAdvice(serverVersion); advice != "" {
+		fmt.Fprintln(w, "  "+advice)
+	}
 	fmt.Fprintf(w, "  export KUBECONFIG=%s\n", kubeconfig)
 	fmt.Fprintln(w, "  kubectl get scim")
 	if firstToken != "" {
@@ -191,6 +219,22 @@ func tokenSecretName(tok *scimv1alpha1.ScimToken) string {
 }
 
 // field prints one aligned "label: value" line of a tenant's summary.
+// An empty label continues the previous field.
 func field(w io.Writer, label, value string) {
-	fmt.Fprintf(w, "  %-30s %s\n", label+":", value)
+	if label != "" {
+		label += ":"
+	}
+	fmt.Fprintf(w, "  %-30s %s\n", label, value)
+}
+
+// kubectlAdvice says which kubectl matches the control plane: kubectl
+// supports one minor version of skew either way and warns beyond it.
+func kubectlAdvice(serverVersion string) string {
+	v, err := version.ParseGeneric(serverVersion)
+	if err != nil {
+		return ""
+	}
+	minor := v.Minor()
+	return fmt.Sprintf("The control plane is %s: kubectl v%d.%d to v%d.%d match it (kubectl version --client shows yours; make kubectl builds a matching bin/kubectl). An older or newer one prints a version-skew warning, and the commands here still work.",
+		serverVersion, v.Major(), minor-1, v.Major(), minor+1)
 }

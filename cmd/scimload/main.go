@@ -18,6 +18,7 @@
 //	go run ./cmd/scimload --spawn                    # 100k users, 1000 groups x 100 members
 //	go run ./cmd/scimload --spawn --mode sync,lookup,create
 //	go run ./cmd/scimload --url http://127.0.0.1:8080/scim/v2 --token ... --mode lookup
+//	go run ./cmd/scimload --spawn --baseline --concurrency 16   # CPU per request against a canned-response server
 //
 // It only talks to loopback addresses and stops by itself (--timeout).
 package main
@@ -53,6 +54,9 @@ type options struct {
 	serverLogLevel       string
 	webhook              bool
 	webhookBatch         int
+	baseline             bool
+	baselineRequests     int
+	baselineRounds       int
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -79,6 +83,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.webhook, "webhook", false, "with --spawn: deliver the change log to a webhook receiver in this process (verifying signatures) and report the lag when the load ends and how long until it is 0")
 	fs.IntVar(&o.webhookBatch, "webhook-batch", 1, "with --webhook: the webhook's maxBatch")
 	fs.StringVar(&o.prefix, "prefix", "load", "userName / displayName prefix, to run several syncs on one tenant")
+	fs.BoolVar(&o.baseline, "baseline", false, "with --spawn: instead of --mode, measure CPU per request of six request kinds against the server and against a canned-response server (token SHA-256 check, recorded response of the same size)")
+	fs.IntVar(&o.baselineRequests, "baseline-requests", 5000, "with --baseline: requests per phase, server and round")
+	fs.IntVar(&o.baselineRounds, "baseline-rounds", 3, "with --baseline: rounds (the median is reported)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -101,6 +108,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.webhook && !o.spawn {
 		return nil, errors.New("--webhook needs --spawn")
+	}
+	if o.baseline && (!o.spawn || o.baselineRequests < 1 || o.baselineRounds < 1) {
+		return nil, errors.New("--baseline needs --spawn, a positive --baseline-requests and --baseline-rounds")
 	}
 	if o.spawn == (o.url != "") {
 		return nil, errors.New("pass exactly one of --spawn and --url")
@@ -166,6 +176,10 @@ func processCPU(pid int) (time.Duration, error) {
 }
 
 func main() {
+	if file := os.Getenv(cannedEnv); file != "" {
+		fmt.Fprintln(os.Stderr, "scimload canned server:", serveCanned(file))
+		os.Exit(1)
+	}
 	o, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -201,6 +215,9 @@ func run(ctx context.Context, o *options) int {
 		fmt.Fprintln(os.Stderr, "scimload:", err)
 		return 2
 	}
+	if o.baseline {
+		o.modes = []string{"baseline"}
+	}
 	fmt.Printf("scimload: %s  modes=%s users=%d groups=%d members=%d member-batch=%d updates=%d concurrency=%d\n",
 		o.url, strings.Join(o.modes, ","), o.users, o.groups, o.members, o.memberBatch, o.updates, o.concurrency)
 	fmt.Printf("load average at start: %s\n", loadavg())
@@ -217,6 +234,14 @@ func run(ctx context.Context, o *options) int {
 		}
 	}
 	start := time.Now()
+	if o.baseline {
+		o.modes = nil // the phases below are not run
+		if err := l.baseline(ctx, srv); err != nil {
+			fmt.Fprintln(os.Stderr, "scimload: baseline:", err)
+			l.rec.print(os.Stdout)
+			return 1
+		}
+	}
 	for _, m := range o.modes {
 		t0 := time.Now()
 		var err error

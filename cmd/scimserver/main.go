@@ -26,27 +26,30 @@ import (
 	"github.com/scim-operator/scim-operator/scimserver/config"
 	"github.com/scim-operator/scim-operator/scimserver/delivery"
 	"github.com/scim-operator/scim-operator/scimserver/server"
-	"github.com/scim-operator/scim-operator/scimserver/store"
 	"github.com/scim-operator/scim-operator/scimserver/webhookconfig"
 )
 
 // options are the command line settings.
 type options struct {
-	listenAddress   string
-	metricsAddress  string
-	database        string
-	tokenFile       string
-	configFile      string
-	externalURL     string
-	basePath        string
-	maxBodyBytes    int64
-	requestTimeout  time.Duration
-	headerTimeout   time.Duration
-	shutdownTimeout time.Duration
-	tokenReload     time.Duration
-	webhooksFile    string
-	deliveryOwner   string
-	logLevel        string
+	listenAddress  string
+	metricsAddress string
+	database       string
+	// PostgreSQL (database.go)
+	postgresURLFile      string
+	postgresSchema       string
+	postgresStartTimeout time.Duration
+	tokenFile            string
+	configFile           string
+	externalURL          string
+	basePath             string
+	maxBodyBytes         int64
+	requestTimeout       time.Duration
+	headerTimeout        time.Duration
+	shutdownTimeout      time.Duration
+	tokenReload          time.Duration
+	webhooksFile         string
+	deliveryOwner        string
+	logLevel             string
 }
 
 // flagSet registers flags whose defaults come from environment variables
@@ -98,7 +101,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	f.fs.SetOutput(stderr)
 	f.String(&o.listenAddress, "listen-address", "SCIM_LISTEN_ADDRESS", ":8080", "address to serve HTTP on")
 	f.String(&o.metricsAddress, "metrics-listen-address", "SCIM_METRICS_LISTEN_ADDRESS", "", "address to serve /metrics on, apart from the SCIM API (then not on --listen-address), so a NetworkPolicy can admit scrapers to this port only; empty serves /metrics on --listen-address")
-	f.String(&o.database, "database", "SCIM_DATABASE", "", "path of the SQLite database file (required; created if missing)")
+	f.String(&o.database, "database", "SCIM_DATABASE", "", "path of the SQLite database file (created if missing), or a postgres:// URL (prefer --postgres-url-file: a flag shows in the process list)")
+	f.String(&o.postgresURLFile, "postgres-url-file", "SCIM_POSTGRES_URL_FILE", "", "file holding the PostgreSQL URL, e.g. the uri key of a CloudNativePG <cluster>-app Secret mounted as a file (never logged; pool size and timeouts as URL parameters pool_max_conns, connect_timeout; TLS as sslmode says)")
+	f.String(&o.postgresSchema, "postgres-schema", "SCIM_POSTGRES_SCHEMA", "", "PostgreSQL schema of this tenant (created if missing; default public), so tenants can share a database")
+	f.Duration(&o.postgresStartTimeout, "postgres-start-timeout", "SCIM_POSTGRES_START_TIMEOUT", 2*time.Minute, "how long startup waits for PostgreSQL to answer")
 	f.String(&o.tokenFile, "token-file", "SCIM_TOKEN_FILE", "", "token file ("+auth.TokenFileName+"), or the directory the token Secret is mounted at (required)")
 	f.String(&o.configFile, "config", "SCIM_CONFIG", "", "tenant config ("+config.FileName+"), or the directory the ConfigMap is mounted at; empty serves the defaults")
 	f.String(&o.externalURL, "external-url", "SCIM_EXTERNAL_URL", "", "overrides externalURL of the tenant config: the Tenant URL admins paste into Entra")
@@ -127,8 +133,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if f.fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", f.fs.Args())
 	}
-	if o.database == "" {
-		return nil, errors.New("--database (SCIM_DATABASE) is required")
+	if err := checkDatabase(o); err != nil {
+		return nil, err
 	}
 	if o.tokenFile == "" {
 		return nil, errors.New("--token-file (SCIM_TOKEN_FILE) is required")
@@ -154,6 +160,16 @@ func inDir(path, name string) string {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		if err := runMigrate(context.Background(), os.Args[2:], os.Stderr); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				os.Exit(0)
+			}
+			fmt.Fprintln(os.Stderr, "scimserver migrate:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -194,7 +210,7 @@ func run(ctx context.Context, o *options, logOut io.Writer) error {
 		return fmt.Errorf("tenant config: %w", err)
 	}
 
-	st, err := store.OpenSQLite(o.database)
+	st, dbLog, err := openStore(ctx, o)
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)
 	}
@@ -246,9 +262,13 @@ func run(ctx context.Context, o *options, logOut io.Writer) error {
 		}
 	}()
 	if o.webhooksFile != "" {
+		state, ok := st.(delivery.State)
+		if !ok {
+			return fmt.Errorf("--webhooks-file: the %T store keeps no delivery state", st)
+		}
 		mgr, err := delivery.New(delivery.Options{
 			Events:   srv.Events(),
-			State:    st,
+			State:    state,
 			Owner:    o.deliveryOwner,
 			Logger:   log,
 			Registry: srv.Registry(),
@@ -267,8 +287,8 @@ func run(ctx context.Context, o *options, logOut io.Writer) error {
 		return err
 	}
 	hs := server.NewHTTPServer(handler, o.headerTimeout, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
-	log.Info("Serving", "address", ln.Addr().String(), "basePath", srv.BasePath(),
-		"groups", cfg.Groups, "tokensLoaded", keyring.Len(), "database", o.database)
+	log.Info("Serving", append([]any{"address", ln.Addr().String(), "basePath", srv.BasePath(),
+		"groups", cfg.Groups, "tokensLoaded", keyring.Len()}, dbLog...)...)
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -27,7 +27,8 @@ const (
 	SecretModified  = "SecretModified"
 )
 
-// DefaultGracePeriod applies when a spec leaves the grace period unset.
+// DefaultGracePeriod applies when a spec leaves the grace period unset and
+// its interval is longer; a shorter interval is the grace instead.
 const DefaultGracePeriod = 24 * time.Hour
 
 // Timeline is a credential's issuing record, as kept in its status. It holds
@@ -51,14 +52,21 @@ type Schedule struct {
 	ExpiresAfter time.Duration // 0: never expires
 }
 
-// ScheduleOf reads a spec's rotation and expiry (either may be nil).
+// ScheduleOf reads a spec's rotation and expiry (either may be nil). An
+// unset grace period is DefaultGracePeriod capped at the interval. The cap
+// lives here, not in a schema default, because a CRD default is a constant:
+// a fixed 24h would make `interval: 1h` fail admission (gracePeriod must not
+// exceed interval, so at most two credentials are valid at once).
 func ScheduleOf(r *scimv1alpha1.RotationSpec, expiresAfter *metav1.Duration) Schedule {
 	s := Schedule{Grace: DefaultGracePeriod}
 	if r != nil && r.Interval != nil {
 		s.Interval = r.Interval.Duration
 	}
-	if r != nil && r.GracePeriod != nil {
+	switch {
+	case r != nil && r.GracePeriod != nil:
 		s.Grace = r.GracePeriod.Duration
+	case s.Interval > 0 && s.Interval < DefaultGracePeriod:
+		s.Grace = s.Interval
 	}
 	if expiresAfter != nil {
 		s.ExpiresAfter = expiresAfter.Duration

@@ -25,6 +25,9 @@ func TestScheduleOf(t *testing.T) {
 		{"nothing set", nil, nil, Schedule{Grace: DefaultGracePeriod}},
 		{"interval only", &scimv1alpha1.RotationSpec{Interval: h(720)}, nil, Schedule{Interval: 720 * time.Hour, Grace: DefaultGracePeriod}},
 		{"zero grace", &scimv1alpha1.RotationSpec{GracePeriod: h(0)}, nil, Schedule{}},
+		{"interval 1h, grace unset: capped at the interval", &scimv1alpha1.RotationSpec{Interval: h(1)}, nil, Schedule{Interval: time.Hour, Grace: time.Hour}},
+		{"interval exactly 24h, grace unset", &scimv1alpha1.RotationSpec{Interval: h(24)}, nil, Schedule{Interval: 24 * time.Hour, Grace: DefaultGracePeriod}},
+		{"explicit grace wins over the cap", &scimv1alpha1.RotationSpec{Interval: h(2), GracePeriod: &metav1.Duration{Duration: 10 * time.Minute}}, nil, Schedule{Interval: 2 * time.Hour, Grace: 10 * time.Minute}},
 		{"everything", &scimv1alpha1.RotationSpec{Interval: h(720), GracePeriod: h(48)}, h(1000), Schedule{720 * time.Hour, 48 * time.Hour, 1000 * time.Hour}},
 	}
 	for _, tc := range cases {

@@ -2,6 +2,7 @@ package patch
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/scim-operator/scim-operator/scimserver/filter"
@@ -49,12 +50,17 @@ func (t target) list(c map[string]any) []any {
 
 // store writes elements back, deleting the attribute when none remain.
 func (t target) store(c map[string]any, elems []any) {
-	kept := elems[:0:0]
-	for _, e := range elems {
-		if m, ok := e.(map[string]any); ok && (len(m) == 0 || (schema.IsManager(t.attr) && m["value"] == nil)) {
-			continue
-		}
-		kept = append(kept, e)
+	manager := schema.IsManager(t.attr)
+	empty := func(e any) bool {
+		m, ok := e.(map[string]any)
+		return ok && (len(m) == 0 || (manager && m["value"] == nil))
+	}
+	// Copied only when an element goes: a PATCH of many operations on a
+	// long list would otherwise copy the list once per operation. The
+	// document is Apply's own deep copy, so sharing elems is safe.
+	kept := elems
+	if slices.ContainsFunc(elems, empty) {
+		kept = slices.DeleteFunc(slices.Clone(elems), empty)
 	}
 	switch {
 	case len(kept) == 0:
@@ -199,9 +205,10 @@ func (t target) plain(op string, v any) error {
 // filtered applies an operation whose path has a value filter:
 // emails[type eq "work"], emails[type eq "work"].value, manager[value eq "x"].
 func (t target) filtered(op string, f filter.Expr, v any) error {
-	// Validate against an empty element so that a bad filter is reported
-	// even when there are no elements to test it on.
-	if _, err := filter.MatchElement(t.a.rt, t.attr, f, map[string]any{}); err != nil {
+	// Validated once, before any element: a bad filter is reported even
+	// when there are no elements to test it on.
+	match, err := filter.ElementMatcher(t.a.rt, t.attr, f)
+	if err != nil {
 		return err
 	}
 	c := t.container()
@@ -212,7 +219,7 @@ func (t target) filtered(op string, f filter.Expr, v any) error {
 		if !ok {
 			continue
 		}
-		if ok, _ := filter.MatchElement(t.a.rt, t.attr, f, m); ok {
+		if match(m) {
 			matched = append(matched, m)
 		}
 	}

@@ -47,10 +47,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		writeSCIMError(w, http.StatusInternalServerError, "", "internal error rendering the response")
 		return
 	}
+	writeEncoded(w, status, buf.Bytes())
+}
+
+// writeEncoded writes a JSON body encoded already.
+func writeEncoded(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", ContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(b)
 }
 
 func writeSCIMError(w http.ResponseWriter, status int, scimType, detail string) {
@@ -69,6 +74,10 @@ func writeSCIMError(w http.ResponseWriter, status int, scimType, detail string) 
 	_, _ = w.Write(b)
 }
 
+// storeRetryAfter is the Retry-After, in seconds, of a 503 for an
+// unavailable store: about what a PostgreSQL restart or failover takes.
+const storeRetryAfter = 5
+
 // errTimeout answers requests that ran past the request timeout.
 var errTimeout = scimerr.New(http.StatusServiceUnavailable, "", "the request took too long; retry later")
 
@@ -86,6 +95,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeSCIMError(w, http.StatusNotFound, "", "resource not found")
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		writeSCIMError(w, errTimeout.Status, "", errTimeout.Detail)
+	case errors.Is(err, store.ErrUnavailable):
+		// The database is down or failing over: Entra retries a 503 after
+		// Retry-After; the details are for the logs only.
+		s.log.WarnContext(r.Context(), "Store unavailable", "requestID", requestIDFrom(r.Context()), "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(storeRetryAfter))
+		writeSCIMError(w, http.StatusServiceUnavailable, "", "the database is unavailable; retry later")
 	default:
 		s.log.ErrorContext(r.Context(), "Request failed", "requestID", requestIDFrom(r.Context()), "err", err)
 		writeSCIMError(w, http.StatusInternalServerError, "", "internal server error")

@@ -250,7 +250,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, rts []*schema
 		}
 		resp.TotalResults = page.Total
 		resp.ItemsPerPage = len(resp.Resources)
-		writeJSON(w, http.StatusOK, resp)
+		s.writeList(w, r, resp)
 		return
 	}
 
@@ -329,10 +329,15 @@ func (s *Server) serveRootSearch(w http.ResponseWriter, r *http.Request, rts []*
 	}
 	base := s.baseURL(r)
 	for _, h := range hits {
-		resp.Resources = append(resp.Resources, s.renderListed(h.cq, h.res, base, groups[h.cq]))
+		out, err := s.renderListed(h.cq, h.res, base, groups[h.cq])
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		resp.Resources = append(resp.Resources, out)
 	}
 	resp.ItemsPerPage = len(resp.Resources)
-	writeJSON(w, http.StatusOK, resp)
+	s.writeList(w, r, resp)
 }
 
 // rootPart lists one type's share of a root search: its number of matches
@@ -372,21 +377,32 @@ func (s *Server) appendPage(ctx context.Context, resp *listResponse, cq *compile
 		return err
 	}
 	for _, x := range res {
-		resp.Resources = append(resp.Resources, s.renderListed(cq, x, base, groups))
+		out, err := s.renderListed(cq, x, base, groups)
+		if err != nil {
+			return err
+		}
+		resp.Resources = append(resp.Resources, out)
 	}
 	return nil
 }
 
 // renderListed renders one listed resource: members as [] when loaded but
 // empty, and not at all when the projection leaves them out.
-func (s *Server) renderListed(cq *compiledQuery, x *store.Resource, base string, groups map[string][]store.GroupRef) map[string]any {
+func (s *Server) renderListed(cq *compiledQuery, x *store.Resource, base string, groups map[string][]store.GroupRef) (any, error) {
 	if cq.q.Members && x.Members == nil {
 		x.Members = []store.Member{}
 	}
 	if !cq.wantMembers() {
 		x.Members = nil
 	}
-	return s.render(cq.rt, x, view{base: base, proj: cq.proj, groups: groups})
+	v := view{base: base, proj: cq.proj, groups: groups}
+	if b, ok := s.renderRaw(cq.rt, x, v); ok {
+		return json.RawMessage(b[:len(b)-1]), nil
+	}
+	if err := decodeDoc(x); err != nil {
+		return nil, err
+	}
+	return s.render(cq.rt, x, v), nil
 }
 
 func (cq *compiledQuery) wantMembers() bool {
@@ -402,6 +418,7 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 	var matchErr error
 	cq := &compiledQuery{rt: rt, proj: parseProjection(rt, p.attributes, p.exclAt), err: &matchErr}
 	withMembers := cq.wantMembers()
+	exact := false // the Lookup alone decides the matches
 	if expr != nil {
 		// Validate once, so a bad filter is a 400 whatever the data.
 		if err := filter.Validate(rt, expr); err != nil {
@@ -415,6 +432,13 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 				if a.Name != "userName" || rt.Name == "User" {
 					cq.q.Lookup = &store.Lookup{Attr: a.Name, Value: value}
 				}
+				// Entra's match query: the folded index answers exactly what
+				// a lone `userName eq` (or a group's `displayName eq`) asks
+				// (store.Fold equals where strings.EqualFold does), so the
+				// candidates need not be decoded and matched again.
+				_, lone := expr.(*filter.Compare)
+				exact = lone && value != "" && !a.CaseExact &&
+					((rt.Name == "User" && a.Name == "userName") || (rt.Name == "Group" && a.Name == "displayName"))
 			}
 		}
 		cq.q.Text = textNeed(rt, expr)
@@ -435,6 +459,9 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 			return ok
 		}
 	}
+	if exact {
+		cq.q.Match, cq.q.Text = nil, nil
+	}
 	cq.q.Members = withMembers
 	if p.sortBy != "" {
 		order, err := sortOrder(rt, p.sortBy, p.sortOrder)
@@ -443,6 +470,8 @@ func (s *Server) compile(rt *schema.ResourceType, expr filter.Expr, p listParams
 		}
 		cq.q.Order, cq.sortErr = order, err
 	}
+	// Rendered from the stored bytes (renderRaw); Order.Key needs Doc.
+	cq.q.RawOnly = cq.proj == nil && cq.q.Order == nil
 	return cq, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -132,26 +133,34 @@ func (s *Server) finish(r *http.Request, rec *recorder, ri *reqInfo, start time.
 		s.metrics.requests.WithLabelValues(ri.resource, r.Method, strconv.Itoa(status)).Inc()
 		s.metrics.latency.WithLabelValues(ri.resource, r.Method).Observe(elapsed.Seconds())
 	}
-	attrs := []any{
-		"requestID", ri.id,
-		"method", r.Method,
-		"path", r.URL.Path, // the query may carry a userName (PII) in a filter; the path carries only ids
-		"status", status,
-		"bytes", rec.bytes,
-		"durationMs", float64(elapsed.Microseconds()) / 1000,
-		"remoteAddr", r.RemoteAddr,
-	}
-	if ri.token != nil {
-		attrs = append(attrs, "tokenName", ri.token.Name, "tokenFingerprint", ri.token.Fingerprint())
-	}
+	level := slog.LevelInfo
 	switch {
 	case status >= 500:
-		s.log.Error("Request served", attrs...)
+		level = slog.LevelError
 	case ri.resource == "healthz" || ri.resource == "readyz" || ri.resource == "metrics":
-		s.log.Debug("Request served", attrs...)
-	default:
-		s.log.Info("Request served", attrs...)
+		level = slog.LevelDebug
 	}
+	ctx := r.Context()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	// LogAttrs with typed attributes: no boxing of every value into an
+	// interface, which made the access line a few percent of a request.
+	attrs := [9]slog.Attr{
+		slog.String("requestID", ri.id),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path), // the query may carry a userName (PII) in a filter; the path carries only ids
+		slog.Int("status", status),
+		slog.Int("bytes", rec.bytes),
+		slog.Float64("durationMs", float64(elapsed.Microseconds())/1000),
+		slog.String("remoteAddr", r.RemoteAddr),
+	}
+	n := 7
+	if ri.token != nil {
+		attrs[7], attrs[8] = slog.String("tokenName", ri.token.Name), slog.String("tokenFingerprint", ri.token.Fingerprint())
+		n = 9
+	}
+	s.log.LogAttrs(ctx, level, "Request served", attrs[:n]...)
 }
 
 // readOnly reports whether a request only reads: GET (and HEAD) and the POST

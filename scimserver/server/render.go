@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -61,35 +63,15 @@ func (s *Server) render(rt *schema.ResourceType, res *store.Resource, v view) ma
 	}
 	schemas := []any{rt.Schema.ID}
 	for _, e := range rt.Extensions {
-		m, ok := out[e.Schema.ID].(map[string]any)
-		if !ok || len(m) == 0 {
+		cp := s.renderExtension(rt, e.Schema.ID, res.Doc[e.Schema.ID], v.base)
+		if cp == nil {
 			delete(out, e.Schema.ID)
 			continue
 		}
 		schemas = append(schemas, e.Schema.ID)
-		cp := make(map[string]any, len(m))
-		for k, val := range m {
-			cp[k] = val
-		}
-		// The manager is stored as {"value": id}; Entra needs the complex
-		// form back, and $ref points at the manager's resource.
-		if mgr, ok := cp["manager"].(map[string]any); ok {
-			if id, ok := mgr["value"].(string); ok && id != "" {
-				nm := map[string]any{"value": id, "$ref": v.base + "/Users/" + id}
-				if dn, ok := mgr["displayName"]; ok {
-					nm["displayName"] = dn
-				}
-				cp["manager"] = nm
-			}
-		}
 		out[e.Schema.ID] = cp
 	}
 	dropNever(rt.Schema.Attributes, out)
-	for _, e := range rt.Extensions {
-		if m, ok := out[e.Schema.ID].(map[string]any); ok {
-			dropNever(e.Schema.Attributes, m)
-		}
-	}
 	out["schemas"] = schemas
 	out["id"] = res.ID
 	if res.Kind == store.Group && res.Members != nil {
@@ -124,20 +106,66 @@ func (s *Server) render(rt *schema.ResourceType, res *store.Resource, v view) ma
 	return out
 }
 
+// renderExtension is the rendered copy of val, the document's extension
+// object urn, or nil when it is no object or an empty one.
+func (s *Server) renderExtension(rt *schema.ResourceType, urn string, val any, base string) map[string]any {
+	var ext *schema.Schema
+	for _, e := range rt.Extensions {
+		if e.Schema.ID == urn {
+			ext = e.Schema
+		}
+	}
+	m, ok := val.(map[string]any)
+	if ext == nil || !ok || len(m) == 0 {
+		return nil
+	}
+	cp := make(map[string]any, len(m))
+	for k, val := range m {
+		cp[k] = val
+	}
+	// The manager is stored as {"value": id}; Entra needs the complex
+	// form back, and $ref points at the manager's resource.
+	if mgr, ok := cp["manager"].(map[string]any); ok {
+		if id, ok := mgr["value"].(string); ok && id != "" {
+			nm := map[string]any{"value": id, "$ref": base + "/Users/" + id}
+			if dn, ok := mgr["displayName"]; ok {
+				nm["displayName"] = dn
+			}
+			cp["manager"] = nm
+		}
+	}
+	dropNever(ext.Attributes, cp)
+	return cp
+}
+
+// decodeDoc fills res.Doc from res.Raw when the store left it undecoded
+// (store.RawReader, Query.RawOnly) and render needs it after all.
+func decodeDoc(res *store.Resource) error {
+	if res.Doc != nil || res.Raw == nil {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(res.Raw))
+	d.UseNumber() // as the store decodes
+	return d.Decode(&res.Doc)
+}
+
+// memberRef is the $ref of a group member.
+func memberRef(base string, m store.Member) string {
+	if strings.EqualFold(m.Type, "Group") {
+		return base + "/Groups/" + m.Value
+	}
+	return base + "/Users/" + m.Value
+}
+
 func (s *Server) renderMember(base string, m store.Member) map[string]any {
 	out := map[string]any{"value": m.Value}
 	if m.Display != "" {
 		out["display"] = m.Display
 	}
-	typ := m.Type
-	endpoint := "/Users/"
-	if strings.EqualFold(typ, "Group") {
-		endpoint = "/Groups/"
+	if m.Type != "" {
+		out["type"] = m.Type
 	}
-	if typ != "" {
-		out["type"] = typ
-	}
-	out["$ref"] = base + endpoint + m.Value
+	out["$ref"] = memberRef(base, m)
 	return out
 }
 
@@ -156,17 +184,26 @@ func (s *Server) groupsFor(ctx context.Context, rt *schema.ResourceType, proj *p
 	if rt.Name != "User" || s.reg.ResourceType("Group") == nil || !proj.wants(rt, "", "groups") || len(res) == 0 {
 		return nil, nil
 	}
-	ids := make([]string, len(res))
-	for i, r := range res {
-		ids[i] = r.ID
+	// Only users whose groups the store did not return with them.
+	known := map[string][]store.GroupRef{}
+	ids := make([]string, 0, len(res))
+	for _, r := range res {
+		if r.Groups == nil {
+			ids = append(ids, r.ID)
+		} else if len(r.Groups) > 0 {
+			known[r.ID] = r.Groups
+		}
+	}
+	if len(ids) == 0 {
+		return known, nil
 	}
 	g, err := s.store.GroupsOf(ctx, ids)
 	if err != nil {
 		s.metrics.storeErrors.WithLabelValues("groupsOf").Inc()
 		return nil, err
 	}
-	if g == nil {
-		g = map[string][]store.GroupRef{}
+	for id, refs := range g {
+		known[id] = refs
 	}
-	return g, nil
+	return known, nil
 }

@@ -103,7 +103,7 @@ func TestReplayStrict(t *testing.T) {
 	}
 }
 
-func runReplay(t *testing.T, file string, strict bool) {
+func runReplay(t *testing.T, file string, strict bool, opts ...envOption) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func runReplay(t *testing.T, file string, strict bool) {
 	if strict {
 		cfg.UnknownAttributes = config.UnknownReject
 	}
-	e := newEnv(t, withConfig(cfg))
+	e := newEnv(t, append([]envOption{withConfig(cfg)}, opts...)...)
 	vars := map[string]string{"host": e.ts.Listener.Addr().String()}
 	for i, st := range rf.Steps {
 		label := fmt.Sprintf("step %d %q (%s %s)", i+1, st.Name, st.Method, st.Path)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -53,12 +54,20 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, rt *schema.Reso
 // writeResource renders one resource with its ETag (and Location on create).
 func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, rt *schema.ResourceType, res *store.Resource, status int, proj *projection, groups map[string][]store.GroupRef) {
 	base := s.baseURL(r)
-	body := s.render(rt, res, view{base: base, proj: proj, groups: groups})
+	v := view{base: base, proj: proj, groups: groups}
 	w.Header().Set("ETag", etag(res.Version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", location(base, rt, res.ID))
 	}
-	writeJSON(w, status, body)
+	if b, ok := s.renderRaw(rt, res, v); ok {
+		writeEncoded(w, status, b)
+		return
+	}
+	if err := decodeDoc(res); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, s.render(rt, res, v))
 }
 
 // resourceBody is a POST or PUT body, read, normalised and checked.
@@ -118,7 +127,14 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *schema.Resou
 func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *schema.ResourceType, id string) {
 	proj := projectionFrom(r, rt)
 	withMembers := rt.Name == "Group" && proj.wants(rt, "", "members")
-	res, err := s.store.Get(r.Context(), kindOf(rt), id, withMembers)
+	var res *store.Resource
+	var err error
+	if rr, ok := s.store.(store.RawReader); ok && proj == nil && !withMembers {
+		// Answered from the stored bytes (renderRaw): no decoding.
+		res, err = rr.GetRaw(r.Context(), kindOf(rt), id)
+	} else {
+		res, err = s.store.Get(r.Context(), kindOf(rt), id, withMembers)
+	}
 	if err != nil {
 		s.writeError(w, r, s.storeErr("get", rt, id, err))
 		return
@@ -261,8 +277,8 @@ func (s *Server) audit(r *http.Request, action string, rt *schema.ResourceType, 
 		actor = ri.token.Name + "/" + ri.token.Fingerprint()
 	}
 	s.metrics.audit.WithLabelValues(rt.Name, action).Inc()
-	s.log.Info("Audit", "audit", true, "requestID", ri.id, "actor", actor, "action", action,
-		"resourceType", rt.Name, "id", id)
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "Audit", slog.Bool("audit", true), slog.String("requestID", ri.id),
+		slog.String("actor", actor), slog.String("action", action), slog.String("resourceType", rt.Name), slog.String("id", id))
 }
 
 // membersFromBody reads a Group body's members (POST/PUT), which the

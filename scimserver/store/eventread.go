@@ -93,47 +93,64 @@ func scanEvents(rows *sql.Rows, limit int) ([]Event, error) {
 		data           sql.RawBytes
 	)
 	for rows.Next() {
-		var e Event
-		if err := rows.Scan(&e.Seq, &e.ID, &typ, &t, &kind, &rid, &data); err != nil {
+		var seq int64
+		var id string
+		if err := rows.Scan(&seq, &id, &typ, &t, &kind, &rid, &data); err != nil {
 			return nil, err
 		}
-		// One decoding pass; numbers stay exact, as in documents read.
-		var d eventData
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.UseNumber()
-		if err := dec.Decode(&d); err != nil {
-			return nil, fmt.Errorf("store: event %d: %w", e.Seq, err)
-		}
-		e.Type, e.Time = typ, time.Unix(0, t).UTC()
-		e.Changes, e.Member = d.Changes, d.Member
-		e.Resource = &Resource{
-			Kind: Kind(kind), ID: rid, Doc: d.Doc,
-			Created:      time.Unix(0, d.Created).UTC(),
-			LastModified: time.Unix(0, d.Modified).UTC(),
-			Version:      d.Version,
+		e, err := decodeEvent(seq, id, typ, t, kind, rid, data)
+		if err != nil {
+			return nil, err
 		}
 		evs = append(evs, e)
 	}
 	return evs, rows.Err()
 }
 
+// decodeEvent builds an Event from its columns.
+func decodeEvent(seq int64, id, typ string, t int64, kind, rid string, data []byte) (Event, error) {
+	e := Event{Seq: seq, ID: id}
+	// One decoding pass; numbers stay exact, as in documents read.
+	var d eventData
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&d); err != nil {
+		return e, fmt.Errorf("store: event %d: %w", e.Seq, err)
+	}
+	e.Type, e.Time = typ, time.Unix(0, t).UTC()
+	e.Changes, e.Member = d.Changes, d.Member
+	e.Resource = &Resource{
+		Kind: Kind(kind), ID: rid, Doc: d.Doc,
+		Created:      time.Unix(0, d.Created).UTC(),
+		LastModified: time.Unix(0, d.Modified).UTC(),
+		Version:      d.Version,
+	}
+	return e, nil
+}
+
 // WaitEvents implements EventLog.
 func (s *SQLite) WaitEvents(ctx context.Context, after int64) error {
+	return waitEvents(ctx, &s.events, after, s.EventHead)
+}
+
+// waitEvents blocks until head passes after, re-reading it after each
+// wake-up of b, or until ctx ends.
+func waitEvents(ctx context.Context, b *broadcast, after int64, head func(context.Context) (int64, error)) error {
 	for {
-		woken := s.events.wait() // before reading the head: no lost wake-up
-		h, err := s.EventHead(ctx)
+		woken := b.wait() // before reading the head: no lost wake-up
+		h, err := head(ctx)
 		if err != nil {
 			return err
 		}
 		if h > after {
 			return nil
 		}
-		s.events.waiting.Add(1)
+		b.waiting.Add(1)
 		select {
 		case <-woken:
-			s.events.waiting.Add(-1)
+			b.waiting.Add(-1)
 		case <-ctx.Done():
-			s.events.waiting.Add(-1)
+			b.waiting.Add(-1)
 			return ctx.Err()
 		}
 	}

@@ -23,6 +23,8 @@ type eventWriter struct {
 	ins   *sql.Stmt
 	now   int64
 	wrote bool
+	// sink, when set, receives the events instead of ins (EventBatch).
+	sink func(id, typ string, kind Kind, rid string, data []byte) error
 }
 
 func (s *SQLite) eventWriter(ctx context.Context, tx *sql.Tx, now time.Time) *eventWriter {
@@ -33,6 +35,10 @@ func (s *SQLite) eventWriter(ctx context.Context, tx *sql.Tx, now time.Time) *ev
 }
 
 func (w *eventWriter) add(typ string, kind Kind, id string, data []byte) error {
+	if w.sink != nil {
+		w.wrote = true
+		return w.sink(uuid.NewString(), typ, kind, id, data)
+	}
 	if _, err := w.ins.ExecContext(w.ctx, uuid.NewString(), typ, w.now, string(kind), id, data); err != nil {
 		return fmt.Errorf("store: append event: %w", err)
 	}
@@ -259,6 +265,12 @@ func (s *SQLite) deleteLogged(ctx context.Context, tx *sql.Tx, w *eventWriter, k
 	if _, err := tx.StmtContext(ctx, s.stmts.deleteRID).ExecContext(ctx, rid); err != nil {
 		return err
 	}
+	return w.logDelete(kind, id, raw, created, modified, version)
+}
+
+// logDelete appends user.deleted or group.deleted, carrying the resource
+// as it was (raw: its stored document).
+func (w *eventWriter) logDelete(kind Kind, id string, raw []byte, created, modified, version int64) error {
 	doc, err := loggedRawDoc(raw)
 	if err != nil {
 		return err

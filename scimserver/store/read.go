@@ -17,37 +17,59 @@ type rowScanner interface{ Scan(dest ...any) error }
 // scanResource reads the resCols columns of one row. It returns
 // ErrNotFound for sql.ErrNoRows.
 func scanResource(kind Kind, row rowScanner) (*Resource, int64, error) {
+	return scan(kind, row, true)
+}
+
+// scan is scanResource, leaving Doc nil unless decode is set.
+func scan(kind Kind, row rowScanner, decode bool) (*Resource, int64, error) {
 	var (
 		c   cols
 		doc []byte
 	)
-	if err := row.Scan(c.dest(&doc)...); err != nil {
+	if err := row.Scan(c.dest(&doc, true)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, 0, ErrNotFound
 		}
 		return nil, 0, err
 	}
-	r, err := c.resource(kind, doc)
+	r, err := c.resource(kind, doc, decode)
+	if r != nil {
+		r.Raw = doc // scanned as []byte: a copy of its own
+	}
 	return r, c.rid, err
 }
 
-// cols are the resCols columns but the document, which is scanned apart
-// (as sql.RawBytes when streaming, to test it before decoding).
+// cols are the resCols (or scanCols) columns but the document, which is
+// scanned apart (as sql.RawBytes when streaming, to test it before
+// decoding).
 type cols struct {
 	rid, created, modified, version int64
 	id                              string
+	inGroup                         bool
+	probed                          bool // the row has the inGroup column
 }
 
-func (c *cols) dest(doc any) []any {
-	return []any{&c.rid, &c.id, doc, &c.created, &c.modified, &c.version}
+func (c *cols) dest(doc any, probed bool) []any {
+	c.probed = probed
+	d := []any{&c.rid, &c.id, doc, &c.created, &c.modified, &c.version}
+	if probed {
+		d = append(d, &c.inGroup)
+	}
+	return d
 }
 
-func (c *cols) resource(kind Kind, doc []byte) (*Resource, error) {
+func (c *cols) resource(kind Kind, doc []byte, decode bool) (*Resource, error) {
 	r := &Resource{
 		Kind: kind, ID: c.id,
 		Created:      time.Unix(0, c.created).UTC(),
 		LastModified: time.Unix(0, c.modified).UTC(),
 		Version:      c.version,
+	}
+	if kind == User && c.probed && !c.inGroup {
+		r.Groups = []GroupRef{}
+	}
+	if !decode {
+		return r, nil
 	}
 	d := json.NewDecoder(bytes.NewReader(doc))
 	d.UseNumber() // integers stay exact, as the rest of the server expects
@@ -60,12 +82,21 @@ func (c *cols) resource(kind Kind, doc []byte) (*Resource, error) {
 // eachResource calls fn for every row of rows (resCols) whose document
 // passes text (nil: every row), then closes rows.
 func eachResource(kind Kind, rows *sql.Rows, text func([]byte) bool, fn func(r *Resource, rid int64)) error {
+	return eachRow(kind, rows, text, true, fn)
+}
+
+// eachRow is eachResource, leaving Doc nil unless decode is set.
+func eachRow(kind Kind, rows *sql.Rows, text func([]byte) bool, decode bool, fn func(r *Resource, rid int64)) error {
 	defer rows.Close()
 	var (
 		c   cols
 		doc sql.RawBytes // valid until the next Next: decoded or skipped before
 	)
-	dest := c.dest(&doc)
+	names, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	dest := c.dest(&doc, len(names) > 6)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
@@ -73,10 +104,11 @@ func eachResource(kind Kind, rows *sql.Rows, text func([]byte) bool, fn func(r *
 		if text != nil && !text(doc) {
 			continue
 		}
-		r, err := c.resource(kind, doc)
+		r, err := c.resource(kind, doc, decode)
 		if err != nil {
 			return err
 		}
+		r.Raw = bytes.Clone(doc)
 		fn(r, c.rid)
 	}
 	return rows.Err()
@@ -109,6 +141,16 @@ func (s *SQLite) Get(ctx context.Context, kind Kind, id string, members bool) (*
 		return nil, err
 	}
 	return r, nil
+}
+
+// GetRaw is Get without members and without decoding the document (see
+// RawReader).
+func (s *SQLite) GetRaw(ctx context.Context, kind Kind, id string) (*Resource, error) {
+	if err := checkKind(kind); err != nil {
+		return nil, err
+	}
+	r, _, err := scan(kind, s.stmts.get.QueryRowContext(ctx, string(kind), id), false)
+	return r, err
 }
 
 // scanMembers appends each (group_rid, id, display) row to its group. Every
@@ -214,7 +256,7 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	defer tx.Rollback()
 
 	if inSQL {
-		return s.listSQL(ctx, tx, kind, w, q.Order, withMembers)
+		return s.listSQL(ctx, tx, kind, w, q.Order, withMembers, !q.RawOnly)
 	}
 	rows, err := s.candidates(ctx, tx, kind, q.Lookup)
 	if err != nil {
@@ -228,7 +270,7 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	case q.Order != nil:
 		page, err = listOrdered(ctx, tx, kind, rows, q, w)
 	default:
-		page, err = listStreamed(kind, rows, q, w)
+		page, err = listStreamed(kind, rows, q, w, !q.RawOnly || q.Match != nil)
 	}
 	if err != nil {
 		return nil, err
@@ -265,7 +307,7 @@ func (w window) cut(n int) (lo, hi int) {
 // selects, or every resource of kind, in creation order.
 func (s *SQLite) candidates(ctx context.Context, tx *sql.Tx, kind Kind, l *Lookup) (*sql.Rows, error) {
 	if l == nil {
-		return tx.QueryContext(ctx, `SELECT `+resCols+` FROM resources WHERE kind = ? ORDER BY rid`, string(kind))
+		return tx.QueryContext(ctx, `SELECT `+scanCols+` FROM resources WHERE kind = ? ORDER BY rid`, string(kind))
 	}
 	attr, val, err := lookupArgs(kind, l)
 	if err != nil {
@@ -275,9 +317,9 @@ func (s *SQLite) candidates(ctx context.Context, tx *sql.Tx, kind Kind, l *Looku
 }
 
 // listStreamed matches candidates one at a time and keeps only the page.
-func listStreamed(kind Kind, rows *sql.Rows, q Query, w window) (*collected, error) {
+func listStreamed(kind Kind, rows *sql.Rows, q Query, w window, decode bool) (*collected, error) {
 	page := newPage()
-	err := eachResource(kind, rows, q.Text.compile(), func(r *Resource, rid int64) {
+	err := eachRow(kind, rows, q.Text.compile(), decode, func(r *Resource, rid int64) {
 		if q.Match != nil && !q.Match(r) {
 			return
 		}
@@ -422,7 +464,7 @@ func pageQuery(order *Order) (string, error) {
 
 // listSQL pages in SQL: the cheap path for an unfiltered list, in creation
 // order or by an indexed column.
-func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, order *Order, withMembers bool) (*Page, error) {
+func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, order *Order, withMembers, decode bool) (*Page, error) {
 	query, err := pageQuery(order)
 	if err != nil {
 		return nil, err
@@ -440,7 +482,7 @@ func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, o
 	if err != nil {
 		return nil, err
 	}
-	if err := eachResource(kind, rows, nil, page.add); err != nil {
+	if err := eachRow(kind, rows, nil, decode, page.add); err != nil {
 		return nil, err
 	}
 	if withMembers {

@@ -29,6 +29,10 @@ type SQLite struct {
 	// wakes WaitEvents after each commit that appended events.
 	noEvents bool
 	events   broadcast
+	// Group commit (groupcommit.go): writes hand their work to commitLoop.
+	jobs     chan *writeJob
+	quit     chan struct{}
+	loopDone chan struct{}
 }
 
 var _ Store = (*SQLite)(nil)
@@ -117,7 +121,9 @@ func OpenSQLite(path string, opts ...Option) (*SQLite, error) {
 	r.SetConnMaxLifetime(0)
 	r.SetConnMaxIdleTime(0)
 
-	s := &SQLite{w: w, r: r, now: o.now, scans: make(chan struct{}, o.scanLimit), noEvents: o.noEvents}
+	s := &SQLite{w: w, r: r, now: o.now, scans: make(chan struct{}, o.scanLimit), noEvents: o.noEvents,
+		jobs: make(chan *writeJob), quit: make(chan struct{}), loopDone: make(chan struct{})}
+	go s.commitLoop()
 	if err := s.stmts.prepare(ctx, w, r, !o.noEvents); err != nil {
 		s.Close()
 		return nil, err
@@ -159,6 +165,12 @@ func (s *SQLite) Ping(ctx context.Context) error {
 
 // Close closes the store. Closing the last connection checkpoints the WAL.
 func (s *SQLite) Close() error {
+	select {
+	case <-s.quit:
+	default:
+		close(s.quit) // writes waiting to be taken get errClosed
+	}
+	<-s.loopDone
 	s.stmts.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }

@@ -7,8 +7,15 @@ import (
 	"fmt"
 )
 
-// Column list shared by every query that builds a Resource (see scanResource).
-const resCols = `rid, id, doc, created, last_modified, version`
+// Column list shared by every query that builds a Resource (see
+// scanResource). The last says whether the resource is a member of any
+// group, an index probe that spares a user in no group the GroupsOf
+// query its response would need (Resource.Groups).
+const resCols = scanCols + `, EXISTS (SELECT 1 FROM members WHERE member_rid = resources.rid)`
+
+// scanCols are resCols without the group probe, for full scans: most of
+// their rows are never returned.
+const scanCols = `rid, id, doc, created, last_modified, version`
 
 // stmts are prepared once: parsing SQL costs more than running these
 // index lookups. Write statements are bound to the writer connection and
@@ -17,6 +24,8 @@ type stmts struct {
 	// writer
 	insert, forUpdate, update, deleteRes       *sql.Stmt
 	addMember, userExists, removeMember, clear *sql.Stmt
+	userGroups                                 *sql.Stmt
+	savepoint, release, rollbackTo             *sql.Stmt // group commit
 	// change log (eventwrite.go, eventread.go)
 	insertEvent, rawForDelete, deleteRID, groupsOfRID, memberIDs *sql.Stmt
 	readEvents, eventHead, eventRange, eventTime, pruneEvents    *sql.Stmt
@@ -50,6 +59,13 @@ func (s *stmts) prepare(ctx context.Context, w, r *sql.DB, events bool) error {
 	s.removeMember = p(w, `DELETE FROM members WHERE group_rid = ?
 		AND member_rid = (SELECT rid FROM resources WHERE kind = 'User' AND id = ?)`)
 	s.clear = p(w, `DELETE FROM members WHERE group_rid = ?`)
+	s.savepoint = p(w, `SAVEPOINT write`)
+	s.release = p(w, `RELEASE write`)
+	s.rollbackTo = p(w, `ROLLBACK TO write`)
+	// A user's groups as GroupsOf orders them, read inside Update's
+	// transaction so the response needs no read transaction of its own.
+	s.userGroups = p(w, `SELECT g.id, g.display_name FROM members m JOIN resources g ON g.rid = m.group_rid
+		WHERE m.member_rid = ? ORDER BY g.rid`)
 
 	s.get = p(r, `SELECT `+resCols+` FROM resources WHERE kind = ? AND id = ?`)
 	s.members = p(r, memberQuery(`m.group_rid = ?`))

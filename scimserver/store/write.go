@@ -65,41 +65,38 @@ func (s *SQLite) Create(ctx context.Context, r *Resource) error {
 	now := s.now().UTC()
 	ix := indexOf(r.Kind, r.Doc)
 
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	res, err := tx.StmtContext(ctx, s.stmts.insert).ExecContext(ctx,
-		string(r.Kind), r.ID, doc, now.UnixNano(), now.UnixNano(),
-		ix.userName, ix.externalID, ix.displayName, ix.displayFolded)
-	if err != nil {
-		return conflict(err, r.Kind, r.ID, r.Doc)
-	}
-	ew := s.eventWriter(ctx, tx, now)
-	var track *memberTracker
-	if ew != nil {
-		track = &memberTracker{}
-	}
-	if len(r.Members) > 0 {
-		rid, err := res.LastInsertId()
+	var ew *eventWriter
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, s.stmts.insert).ExecContext(ctx,
+			string(r.Kind), r.ID, doc, now.UnixNano(), now.UnixNano(),
+			ix.userName, ix.externalID, ix.displayName, ix.displayFolded)
 		if err != nil {
-			return err
+			return conflict(err, r.Kind, r.ID, r.Doc)
 		}
-		if err := s.applyMemberOps(ctx, tx, rid, []MemberOp{{Kind: MemberAdd, Members: r.Members}}, track); err != nil {
-			return err
+		ew = s.eventWriter(ctx, tx, now)
+		var track *memberTracker
+		if ew != nil {
+			track = &memberTracker{}
 		}
-	}
-	if ew != nil {
-		if err := ew.logCreate(r, doc, track.deltas()); err != nil {
-			return err
+		if len(r.Members) > 0 {
+			rid, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			if err := s.applyMemberOps(ctx, tx, rid, []MemberOp{{Kind: MemberAdd, Members: r.Members}}, track); err != nil {
+				return err
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		if ew != nil {
+			return ew.logCreate(r, doc, track.deltas())
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	s.committed(ew)
-	r.Created, r.LastModified, r.Version = now, now, 1
+	r.Created, r.LastModified, r.Version, r.Raw = now, now, 1, doc
 	return nil
 }
 
@@ -113,54 +110,85 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 	if err := checkKind(kind); err != nil {
 		return nil, err
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	cur, rid, err := scanResource(kind, tx.StmtContext(ctx, s.stmts.forUpdate).QueryRowContext(ctx, string(kind), id))
-	if err != nil {
-		return nil, err
-	}
-	doc, ops, err := mutate(cur)
-	if err != nil {
-		return nil, err
-	}
-	if doc == nil {
-		doc = cur.Doc
-	}
-	if kind == User && len(ops) > 0 {
-		return nil, errors.New("store: a User has no members")
-	}
-	enc, err := json.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("store: encode document: %w", err)
-	}
-	now := s.now().UTC()
-	ix := indexOf(kind, doc)
-	if _, err := tx.StmtContext(ctx, s.stmts.update).ExecContext(ctx,
-		enc, now.UnixNano(), cur.Version+1,
-		ix.userName, ix.externalID, ix.displayName, ix.displayFolded, rid); err != nil {
-		return nil, conflict(err, kind, id, doc)
-	}
-	ew := s.eventWriter(ctx, tx, now)
-	var track *memberTracker
-	if ew != nil {
-		track = &memberTracker{}
-	}
-	if err := s.applyMemberOps(ctx, tx, rid, ops, track); err != nil {
-		return nil, err
-	}
-	if ew != nil {
-		if err := ew.logUpdate(kind, cur, doc, enc, track.deltas()); err != nil {
-			return nil, err
+	var (
+		out *Resource
+		ew  *eventWriter
+	)
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		cur, rid, err := scanResource(kind, tx.StmtContext(ctx, s.stmts.forUpdate).QueryRowContext(ctx, string(kind), id))
+		if err != nil {
+			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		doc, ops, err := mutate(cur)
+		if err != nil {
+			return err
+		}
+		if doc == nil {
+			doc = cur.Doc
+		}
+		if kind == User && len(ops) > 0 {
+			return errors.New("store: a User has no members")
+		}
+		enc, err := json.Marshal(doc)
+		if err != nil {
+			return fmt.Errorf("store: encode document: %w", err)
+		}
+		now := s.now().UTC()
+		ix := indexOf(kind, doc)
+		if _, err := tx.StmtContext(ctx, s.stmts.update).ExecContext(ctx,
+			enc, now.UnixNano(), cur.Version+1,
+			ix.userName, ix.externalID, ix.displayName, ix.displayFolded, rid); err != nil {
+			return conflict(err, kind, id, doc)
+		}
+		ew = s.eventWriter(ctx, tx, now)
+		var track *memberTracker
+		if ew != nil {
+			track = &memberTracker{}
+		}
+		if err := s.applyMemberOps(ctx, tx, rid, ops, track); err != nil {
+			return err
+		}
+		if ew != nil {
+			if err := ew.logUpdate(kind, cur, doc, enc, track.deltas()); err != nil {
+				return err
+			}
+		}
+		groups := cur.Groups // [] when the read probed none
+		if kind == User && groups == nil {
+			if groups, err = userGroups(ctx, tx.StmtContext(ctx, s.stmts.userGroups), rid); err != nil {
+				return err
+			}
+		}
+		out = &Resource{Kind: kind, ID: id, Doc: doc, Raw: enc, Created: cur.Created, LastModified: now, Version: cur.Version + 1,
+			Groups: groups}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	s.committed(ew)
-	return &Resource{Kind: kind, ID: id, Doc: doc, Created: cur.Created, LastModified: now, Version: cur.Version + 1}, nil
+	return out, nil
+}
+
+// userGroups reads the groups of the user rid (never nil).
+func userGroups(ctx context.Context, st *sql.Stmt, rid int64) ([]GroupRef, error) {
+	rows, err := st.QueryContext(ctx, rid)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []GroupRef{}
+	for rows.Next() {
+		var (
+			gid  string
+			name sql.NullString
+		)
+		if err := rows.Scan(&gid, &name); err != nil {
+			return nil, err
+		}
+		out = append(out, GroupRef{ID: gid, DisplayName: name.String})
+	}
+	return out, rows.Err()
 }
 
 // applyMemberOps applies ops in order, one row per member, so a large group
@@ -256,16 +284,12 @@ func (s *SQLite) Delete(ctx context.Context, kind Kind, id string) error {
 // deleteWithEvents is Delete with the change log: one transaction reads
 // what the events need, deletes and appends them.
 func (s *SQLite) deleteWithEvents(ctx context.Context, kind Kind, id string) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	var ew *eventWriter
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		ew = s.eventWriter(ctx, tx, s.now().UTC())
+		return s.deleteLogged(ctx, tx, ew, kind, id)
+	})
 	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	ew := s.eventWriter(ctx, tx, s.now().UTC())
-	if err := s.deleteLogged(ctx, tx, ew, kind, id); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
 		return err
 	}
 	s.committed(ew)

@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
+)
+
+// One batch: each write succeeds or fails alone, a panic reaches its own
+// caller, and only the successful writes are committed.
+func TestRunBatchIsolatesWrites(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	insert := func(id, userName string) func(context.Context, *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.StmtContext(ctx, s.stmts.insert).ExecContext(ctx, string(User), id, `{}`, 1, 1, userName, nil, nil, nil)
+			return err
+		}
+	}
+	boom := errors.New("boom")
+	fns := []func(context.Context, *sql.Tx) error{
+		insert("u1", "a"),
+		insert("u2", "a"), // unique userName: fails
+		func(ctx context.Context, tx *sql.Tx) error {
+			if err := insert("u3", "c")(ctx, tx); err != nil {
+				return err
+			}
+			return boom // after writing: must be undone
+		},
+		func(ctx context.Context, tx *sql.Tx) error { panic("mutate bug") },
+		insert("u4", "d"),
+	}
+	var batch []*writeJob
+	for _, fn := range fns {
+		batch = append(batch, &writeJob{ctx: ctx, fn: fn, done: make(chan jobResult, 1)})
+	}
+	s.runBatch(batch)
+	var res []jobResult
+	for _, j := range batch {
+		res = append(res, <-j.done)
+	}
+	if res[0].err != nil || res[4].err != nil {
+		t.Errorf("successful writes: %v, %v", res[0].err, res[4].err)
+	}
+	if res[1].err == nil || !errors.Is(res[2].err, boom) || res[3].panic != "mutate bug" {
+		t.Errorf("failed writes: %v, %v, %v", res[1].err, res[2].err, res[3].panic)
+	}
+	for id, want := range map[string]bool{"u1": true, "u2": false, "u3": false, "u4": true} {
+		_, err := s.GetRaw(ctx, User, id)
+		if got := err == nil; got != want {
+			t.Errorf("%s stored: %v, want %v (%v)", id, got, want, err)
+		}
+	}
+}
+
+// Concurrent writes, some conflicting, through the public API: each
+// caller gets its own outcome and exactly the acknowledged ones are stored,
+// however the writes were batched.
+func TestConcurrentWritesShareCommits(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	const n = 64
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			// Pairs share a userName: one of each pair must get a 409.
+			errs[i] = s.Create(ctx, userRes(fmt.Sprintf("u%02d", i), fmt.Sprintf("name%02d", i/2)))
+		})
+	}
+	wg.Wait()
+	for i := 0; i < n; i += 2 {
+		a, b := errs[i], errs[i+1]
+		if (a == nil) == (b == nil) {
+			t.Errorf("pair %d: %v, %v: want exactly one success", i/2, a, b)
+		}
+		for k, err := range []error{a, b} {
+			id := fmt.Sprintf("u%02d", i+k)
+			if err != nil {
+				if e, ok := scimerr.As(err); !ok || e.Status != 409 {
+					t.Errorf("%s: %v, want a 409", id, err)
+				}
+			}
+			_, gerr := s.Get(ctx, User, id, false)
+			if (gerr == nil) != (err == nil) {
+				t.Errorf("%s: acknowledged %v, stored %v", id, err == nil, gerr == nil)
+			}
+		}
+	}
+}
+
+// A write after Close fails instead of waiting forever.
+func TestWriteAfterClose(t *testing.T) {
+	s, _ := openTest(t)
+	s.Close()
+	if err := s.Create(context.Background(), userRes("u1", "a")); !errors.Is(err, errClosed) {
+		t.Fatalf("Create after Close: %v", err)
+	}
+}

@@ -1,0 +1,107 @@
+package postgres
+
+// The delivery branch's SQLite tests of the lease (store/deliveries_test.go),
+// run against PostgreSQL. When the delivery state joins store.Store they
+// belong in the conformance suite (package storetest).
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestDeliveryLease walks the lease through its states: first acquire,
+// renewal, a second replica refused while the lease lives, takeover after
+// it ran out, acks only by the holder, release.
+func TestDeliveryLease(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	lease := 30 * time.Second
+
+	type step struct {
+		name      string
+		do        func() (int64, bool, error)
+		wantAcked int64
+		wantHeld  bool
+	}
+	acquire := func(owner string, at time.Time) func() (int64, bool, error) {
+		return func() (int64, bool, error) { return s.AcquireLease(ctx, "hook", owner, at, at.Add(lease)) }
+	}
+	ack := func(owner string, seq int64, at time.Time) func() (int64, bool, error) {
+		return func() (int64, bool, error) {
+			ok, err := s.Ack(ctx, "hook", owner, seq, at)
+			return seq, ok, err
+		}
+	}
+	steps := []step{
+		{"first acquire starts at 0", acquire("a", t0), 0, true},
+		{"other replica refused", acquire("b", t0.Add(time.Second)), 0, false},
+		{"holder acks", ack("a", 5, t0.Add(2*time.Second)), 5, true},
+		{"non-holder ack refused", ack("b", 9, t0.Add(2*time.Second)), 9, false},
+		{"holder renews, cursor kept", acquire("a", t0.Add(20*time.Second)), 5, true},
+		{"other still refused inside the renewed lease", acquire("b", t0.Add(40*time.Second)), 0, false},
+		{"older ack does not move the cursor back", ack("a", 3, t0.Add(41*time.Second)), 3, true},
+		{"takeover after expiry keeps the cursor", acquire("b", t0.Add(51*time.Second)), 5, true},
+		{"old holder's ack refused after takeover", ack("a", 7, t0.Add(52*time.Second)), 7, false},
+	}
+	for _, st := range steps {
+		acked, held, err := st.do()
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if held != st.wantHeld || (held && acked != st.wantAcked) {
+			t.Fatalf("%s: got acked=%d held=%v, want acked=%d held=%v", st.name, acked, held, st.wantAcked, st.wantHeld)
+		}
+	}
+	if c, ok, err := s.DeliveryCursor(ctx, "hook"); err != nil || !ok || c != 5 {
+		t.Fatalf("DeliveryCursor = %d %v %v, want 5", c, ok, err)
+	}
+	if err := s.ReleaseLease(ctx, "hook", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if acked, held, err := s.AcquireLease(ctx, "hook", "a", t0.Add(53*time.Second), t0.Add(83*time.Second)); err != nil || !held || acked != 5 {
+		t.Fatalf("acquire after release = %d %v %v, want 5 true", acked, held, err)
+	}
+	if ok, err := s.SetCursor(ctx, "hook", "a", 2, t0.Add(54*time.Second)); err != nil || !ok {
+		t.Fatalf("SetCursor = %v %v", ok, err)
+	}
+	if c, _, _ := s.DeliveryCursor(ctx, "hook"); c != 2 {
+		t.Fatalf("cursor after SetCursor = %d, want 2", c)
+	}
+}
+
+// TestDeliveryLeaseRace: many replicas race for a free lease at the same
+// instant; exactly one gets it.
+func TestDeliveryLeaseRace(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 16
+	var wg sync.WaitGroup
+	held := make(chan string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := string(rune('a' + i))
+			_, ok, err := s.AcquireLease(ctx, "hook", owner, now, now.Add(time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				held <- owner
+			}
+		}()
+	}
+	wg.Wait()
+	close(held)
+	var winners []string
+	for o := range held {
+		winners = append(winners, o)
+	}
+	if len(winners) != 1 {
+		t.Fatalf("lease holders = %v, want exactly one", winners)
+	}
+}
