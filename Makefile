@@ -32,6 +32,20 @@ help: ## Show the targets.
 .PHONY: manifests
 manifests: controller-gen ## Generate CRDs and RBAC from the markers in api/ and controllers/.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(MAKE) -s chart-sync
+
+# The Helm chart's copies of what config/ holds (test/chart fails when they differ).
+CHART := charts/scim-operator
+
+.PHONY: chart-sync
+chart-sync: ## Copy the CRDs, the RBAC roles, the alerts and the dashboard from config/ into the Helm chart.
+	rm -f $(CHART)/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART)/crds/
+	cp config/rbac/role.yaml $(CHART)/files/manager-role.yaml
+	rm -rf $(CHART)/files/rbac-common && mkdir -p $(CHART)/files/rbac-common
+	cp config/rbac/common/*_role.yaml $(CHART)/files/rbac-common/
+	cp config/prometheus/prometheus_rule.yaml config/prometheus/pod_monitor.yaml $(CHART)/files/
+	cp config/grafana/scim-operator.json $(CHART)/files/
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Fails when the committed generated files (deepcopy, CRDs, RBAC) differ from
+# Fails when the committed generated files (deepcopy, CRDs, RBAC, the chart's copies) differ from
 # what `make manifests generate` produces from the current sources. It
 # regenerates in place, so after a failure the tree holds the fresh files: review
 # and commit them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml)
+generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml charts/scim-operator/crds charts/scim-operator/files)
 snapshot=$(mktemp -d)
 trap 'rm -rf "$snapshot"' EXIT
 for p in "${generated[@]}"; do

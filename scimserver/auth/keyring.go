@@ -73,7 +73,23 @@ type Keyring struct {
 	tokensLoaded prometheus.Gauge
 	reloads      *prometheus.CounterVec
 	failures     *prometheus.CounterVec
+
+	// lastUsed maps a token's hash ([sha256.Size]byte) to the Unix time
+	// (*atomic.Int64) of its last successful authentication. Keyed by hash,
+	// not by entry, so a reload keeps it; entries gone from the file are no
+	// longer reported (and are pruned on install).
+	lastUsed     sync.Map
+	lastUsedDesc *prometheus.Desc
+	notAfterDesc *prometheus.Desc
 }
+
+// Token slots in the per-token metrics: among the entries that share a name
+// (one ScimToken), the highest revision is current and the others are the
+// previous token inside its grace window.
+const (
+	SlotCurrent  = "current"
+	SlotPrevious = "previous"
+)
 
 func newKeyring(path string, interval time.Duration, logger *slog.Logger) *Keyring {
 	if interval <= 0 {
@@ -99,6 +115,13 @@ func newKeyring(path string, interval time.Duration, logger *slog.Logger) *Keyri
 			Help: "Refused requests by reason.",
 		}, []string{"reason"}),
 	}
+	k.lastUsedDesc = prometheus.NewDesc("scim_auth_token_last_used_timestamp_seconds",
+		"When this server last authenticated a request with the token, as a Unix time; absent until it is used. "+
+			"token is the ScimToken's name, slot is current or previous (the rotated-out token in its grace window).",
+		[]string{"token", "slot"}, nil)
+	k.notAfterDesc = prometheus.NewDesc("scim_auth_token_not_after_timestamp_seconds",
+		"When the token stops being accepted (its expiry, or the end of a previous token's grace window), as a Unix time; absent without one.",
+		[]string{"token", "slot"}, nil)
 	for _, r := range []string{ReasonMissing, ReasonMalformed, ReasonUnknown, ReasonExpired, ReasonNotLoaded, ReasonInsufficient} {
 		k.failures.WithLabelValues(r)
 	}
@@ -144,6 +167,43 @@ func compile(f *TokenFile) (*keyset, error) {
 func (k *Keyring) install(ks *keyset) {
 	k.set.Store(ks)
 	k.tokensLoaded.Set(float64(len(ks.entries)))
+	current := make(map[[sha256.Size]byte]bool, len(ks.hashes))
+	for _, h := range ks.hashes {
+		current[h] = true
+	}
+	k.lastUsed.Range(func(key, _ any) bool {
+		if !current[key.([sha256.Size]byte)] {
+			k.lastUsed.Delete(key)
+		}
+		return true
+	})
+}
+
+// markUsed records that the token with hash sum authenticated a request at now.
+func (k *Keyring) markUsed(sum [sha256.Size]byte, now time.Time) {
+	v, ok := k.lastUsed.Load(sum)
+	if !ok {
+		v, _ = k.lastUsed.LoadOrStore(sum, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Store(now.Unix())
+}
+
+// slots names each entry of ks current or previous (see SlotCurrent).
+func (ks *keyset) slots() []string {
+	newest := map[string]int64{}
+	for _, e := range ks.entries {
+		if r, ok := newest[e.Name]; !ok || e.Revision > r {
+			newest[e.Name] = e.Revision
+		}
+	}
+	out := make([]string, len(ks.entries))
+	for i, e := range ks.entries {
+		out[i] = SlotCurrent
+		if e.Revision < newest[e.Name] {
+			out[i] = SlotPrevious
+		}
+	}
+	return out
 }
 
 // Loaded reports whether a valid token file has been read.
@@ -267,6 +327,7 @@ func (k *Keyring) authenticate(header string, now time.Time) (TokenEntry, string
 	if e.NotAfter != nil && !now.Before(*e.NotAfter) {
 		return TokenEntry{}, ReasonExpired
 	}
+	k.markUsed(sum, now)
 	return e, ""
 }
 
@@ -280,6 +341,8 @@ func (k *Keyring) Describe(ch chan<- *prometheus.Desc) {
 	k.tokensLoaded.Describe(ch)
 	k.reloads.Describe(ch)
 	k.failures.Describe(ch)
+	ch <- k.lastUsedDesc
+	ch <- k.notAfterDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -287,6 +350,19 @@ func (k *Keyring) Collect(ch chan<- prometheus.Metric) {
 	k.tokensLoaded.Collect(ch)
 	k.reloads.Collect(ch)
 	k.failures.Collect(ch)
+	ks := k.set.Load()
+	if ks == nil {
+		return
+	}
+	for i, slot := range ks.slots() {
+		e := ks.entries[i]
+		if v, ok := k.lastUsed.Load(ks.hashes[i]); ok {
+			ch <- prometheus.MustNewConstMetric(k.lastUsedDesc, prometheus.GaugeValue, float64(v.(*atomic.Int64).Load()), e.Name, slot)
+		}
+		if e.NotAfter != nil {
+			ch <- prometheus.MustNewConstMetric(k.notAfterDesc, prometheus.GaugeValue, float64(e.NotAfter.Unix()), e.Name, slot)
+		}
+	}
 }
 
 // Fingerprint is the entry's safe-to-log token identity.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -299,4 +300,118 @@ func value(m prometheus.Metric) float64 {
 		return d.Counter.GetValue()
 	}
 	return d.Gauge.GetValue()
+}
+
+// gaugesByLabels gathers reg and returns the samples of the gauge name, keyed
+// by "token/slot".
+func gaugesByLabels(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			out[l["token"]+"/"+l["slot"]] = m.GetGauge().GetValue()
+		}
+	}
+	return out
+}
+
+// The per-token metrics say when the current and the previous token of a
+// rotation were last used, and when each stops being accepted: the alert
+// PreviousScimTokenStillInUse needs both.
+func TestKeyringTokenUseMetrics(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	graceEnd := t0.Add(2 * time.Hour)
+	expiry := t0.Add(90 * 24 * time.Hour)
+	current := TokenEntry{Name: "entra", Revision: 2, SHA256: Hash("scim_new"), Scopes: []string{ScopeRead}, NotAfter: &expiry}
+	previous := TokenEntry{Name: "entra", Revision: 1, SHA256: Hash("scim_old"), Scopes: []string{ScopeRead}, NotAfter: &graceEnd}
+	other := TokenEntry{Name: "reader", Revision: 1, SHA256: Hash("scim_reader"), Scopes: []string{ScopeRead}}
+
+	path := filepath.Join(t.TempDir(), TokenFileName)
+	if err := os.WriteFile(path, fileFor(t, current, previous, other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := NewKeyring(KeyringOptions{Path: path, Logger: quiet})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(k)
+
+	steps := []struct {
+		name     string
+		header   string
+		at       time.Time
+		lastUsed map[string]float64
+	}{
+		{"nothing used yet", "", t0, map[string]float64{}},
+		{"Entra still sends the previous token", "Bearer scim_old", t0, map[string]float64{
+			"entra/previous": float64(t0.Unix()),
+		}},
+		{"Entra switched to the new token", "Bearer scim_new", t0.Add(time.Minute), map[string]float64{
+			"entra/previous": float64(t0.Unix()), "entra/current": float64(t0.Add(time.Minute).Unix()),
+		}},
+		{"an unknown token changes nothing", "Bearer scim_nope", t0.Add(2 * time.Minute), map[string]float64{
+			"entra/previous": float64(t0.Unix()), "entra/current": float64(t0.Add(time.Minute).Unix()),
+		}},
+		{"an expired previous token is not marked used", "Bearer scim_old", graceEnd, map[string]float64{
+			"entra/previous": float64(t0.Unix()), "entra/current": float64(t0.Add(time.Minute).Unix()),
+		}},
+	}
+	for _, st := range steps {
+		if st.header != "" {
+			_, _ = k.Authenticate(st.header, st.at)
+		}
+		if got := gaugesByLabels(t, reg, "scim_auth_token_last_used_timestamp_seconds"); !maps.Equal(got, st.lastUsed) {
+			t.Errorf("%s: last used = %v, want %v", st.name, got, st.lastUsed)
+		}
+	}
+	wantNotAfter := map[string]float64{"entra/current": float64(expiry.Unix()), "entra/previous": float64(graceEnd.Unix())}
+	if got := gaugesByLabels(t, reg, "scim_auth_token_not_after_timestamp_seconds"); !maps.Equal(got, wantNotAfter) {
+		t.Errorf("not after = %v, want %v", got, wantNotAfter)
+	}
+
+	// The grace window ends: the operator drops the previous entry from the
+	// file, and its series go with it; the current token's last use survives
+	// the reload.
+	if err := os.WriteFile(path, fileFor(t, current, other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"entra/current": float64(t0.Add(time.Minute).Unix())}
+	if got := gaugesByLabels(t, reg, "scim_auth_token_last_used_timestamp_seconds"); !maps.Equal(got, want) {
+		t.Errorf("after reload: last used = %v, want %v", got, want)
+	}
+	if got := gaugesByLabels(t, reg, "scim_auth_token_not_after_timestamp_seconds"); len(got) != 1 {
+		t.Errorf("after reload: not after = %v, want the current token's only", got)
+	}
+}
+
+// BenchmarkAuthenticate measures a successful authentication, which now also
+// records the token's last use (one sync.Map load and an atomic store), from
+// parallel requests with the same token, as Entra sends them.
+func BenchmarkAuthenticate(b *testing.B) {
+	k, err := NewStaticKeyring(&TokenFile{Tokens: []TokenEntry{
+		entry("entra", "scim_new", ScopeRead), entry("reader", "scim_reader", ScopeRead), entry("status", "scim_status", ScopeStatus),
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := k.Authenticate("Bearer scim_new", now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -411,6 +411,10 @@ func TestAuditAndMetrics(t *testing.T) {
 		`scim_auth_tokens_loaded 3`,
 		`scim_store_errors_total`,
 		`scim_auth_failures_total{reason="missing"} 0`,
+		// Pre-created, so ScimTenantNotSyncing sees a tenant Entra never reached.
+		`scim_http_requests_total{code="200",method="GET",resource="Groups"} 0`,
+		// The token the requests above used (PreviousScimTokenStillInUse).
+		`scim_auth_token_last_used_timestamp_seconds{slot="current",token="entra"}`,
 	} {
 		if !strings.Contains(string(m.raw), want) {
 			t.Errorf("metrics lack %s", want)
@@ -459,6 +463,14 @@ func TestServerFaults(t *testing.T) {
 	m := f.do(req{method: "GET", path: "/metrics"})
 	if !strings.Contains(string(m.raw), `scim_store_errors_total{op="list"} 1`) {
 		t.Fatalf("store error not counted:\n%s", m.raw)
+	}
+	// The failed readiness check is visible to the ScimServerNotReady alert.
+	if !strings.Contains(string(m.raw), "\nscim_server_ready 0\n") {
+		t.Fatalf("failed readiness not reported:\n%s", m.raw)
+	}
+	e.get("/readyz").want(t, 200)
+	if m := e.do(req{method: "GET", path: "/metrics"}); !strings.Contains(string(m.raw), "\nscim_server_ready 1\n") {
+		t.Fatalf("passed readiness not reported:\n%s", m.raw)
 	}
 }
 

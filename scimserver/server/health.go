@@ -22,13 +22,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.Ping(ctx); err != nil {
 		s.metrics.storeErrors.WithLabelValues("ping").Inc()
 		s.log.Error("Readiness: store unavailable", "err", err)
+		s.metrics.ready.Set(0)
 		writeSCIMError(w, http.StatusServiceUnavailable, "", "store unavailable")
 		return
 	}
 	if !s.keyring.Loaded() {
+		s.metrics.ready.Set(0)
 		writeSCIMError(w, http.StatusServiceUnavailable, "", "no valid token file loaded")
 		return
 	}
+	s.metrics.ready.Set(1)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 

@@ -13,6 +13,10 @@ type metrics struct {
 	storeErrors *prometheus.CounterVec
 	rateLimited prometheus.Counter
 	audit       *prometheus.CounterVec
+	// ready is the result of the last readiness check (/readyz, which the
+	// kubelet calls every few seconds): an alert sees a pod that runs but
+	// gets no traffic, which `up` does not show.
+	ready prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,12 +42,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "scim_changes_total",
 			Help: "Successful changes by resource type and action.",
 		}, []string{"resource", "action"}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scim_server_ready",
+			Help: "1 when the last readiness check (/readyz) passed, 0 when it failed (store unavailable or no token file); 0 before the first check.",
+		}),
 	}
 	// Pre-create the series so dashboards and alerts see zeros, not gaps.
+	// The Users and Groups lookups Entra starts each cycle with, so that the
+	// ScimTenantNotSyncing alert (increase == 0) also sees a pod that has
+	// received nothing since it started.
+	for _, resource := range []string{"Users", "Groups"} {
+		m.requests.WithLabelValues(resource, "GET", "200")
+	}
 	for _, op := range []string{"create", "get", "update", "delete", "list", "groupsOf", "ping"} {
 		m.storeErrors.WithLabelValues(op)
 	}
-	reg.MustRegister(m.requests, m.latency, m.storeErrors, m.rateLimited, m.audit,
+	reg.MustRegister(m.requests, m.latency, m.storeErrors, m.rateLimited, m.audit, m.ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
