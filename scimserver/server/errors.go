@@ -60,6 +60,9 @@ func writeSCIMError(w http.ResponseWriter, status int, scimType, detail string) 
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Del("ETag")
 	h.Del("Location")
+	if rec := recorderOf(w); rec != nil {
+		rec.scimType, rec.detail = scimType, detail
+	}
 	if status == http.StatusRequestTimeout {
 		// The rest of the body is still on its way (or never comes): the
 		// connection cannot carry another request.
@@ -67,6 +70,20 @@ func writeSCIMError(w http.ResponseWriter, status int, scimType, detail string) 
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// recorderOf finds the observe layer's recorder under w's wrappers.
+func recorderOf(w http.ResponseWriter) *recorder {
+	for {
+		switch v := w.(type) {
+		case *recorder:
+			return v
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
 
 // errTimeout answers requests that ran past the request timeout.
