@@ -131,9 +131,9 @@ func TestActivityLog(t *testing.T) {
 	cfg.Activity = config.Activity{MaxEntries: 5, Retention: config.Duration(time.Hour)}
 	e := newEnv(t, withActivityTokens(t), withConfig(cfg))
 	id := e.post("/Users", user("alice@example.com")).want(t, 201).str(t, "/id")
-	e.get(`/Users?filter=` + urlQuery(`userName eq "alice@example.com"`) + `&count=10&secret=x`).want(t, 200)
+	e.get(`/Users?filter=`+urlQuery(`userName eq "alice@example.com"`)+`&count=10&secret=x`).want(t, 200)
 	e.post("/Users", user("alice@example.com")).want(t, 409)
-	e.get("/Users/" + id).want(t, 200)
+	e.get("/Users/"+id).want(t, 200)
 
 	a := e.activity(t, "")
 	if a.str(t, "/next") != "4" {
@@ -258,7 +258,9 @@ func FuzzRedactFilter(f *testing.F) {
 	})
 }
 
-func urlQuery(s string) string { return strings.NewReplacer(" ", "%20", `"`, "%22", "@", "%40").Replace(s) }
+func urlQuery(s string) string {
+	return strings.NewReplacer(" ", "%20", `"`, "%22", "@", "%40").Replace(s)
+}
 
 // BenchmarkActivityRecord is the per-request cost of the history: a SCIM
 // request without a query allocates nothing here.
