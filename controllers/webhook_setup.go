@@ -72,8 +72,12 @@ func setupWebhooks(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	poller := &WebhookStatusPoller{Client: mgr.GetClient(), ServiceURL: opts.Webhooks.ServiceURL}
+	tenants := &TenantStatusPoller{
+		Client: mgr.GetClient(), ServiceURL: opts.Webhooks.ServiceURL, Clock: opts.Clock,
+		Recorder: mgr.GetEventRecorderFor("scimtenant-status"),
+	}
 	p := &deliverystatus.Poller{
-		Targets: poller.Targets, Apply: poller.Apply,
+		Targets: tenants.Targets, Apply: poller.Apply, ApplyStatus: tenants.ApplyStatus,
 		Interval: opts.Webhooks.PollInterval, Concurrency: opts.Webhooks.PollConcurrency, HTTP: opts.Webhooks.HTTP,
 		Log: mgr.GetLogger().WithName("webhook-status"),
 	}

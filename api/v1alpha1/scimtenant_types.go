@@ -457,8 +457,8 @@ type ScimTenantStatus struct {
 	// body or a token; quoted values in the detail are redacted).
 	// +optional
 	LastClientError *ClientError `json:"lastClientError,omitempty"`
-	// statusReportedTime is when the server last answered the operator's
-	// status request.
+	// statusReportedTime is when a report of the server last changed this
+	// status (unchanged reports are not written).
 	// +optional
 	StatusReportedTime *metav1.Time `json:"statusReportedTime,omitempty"`
 }
