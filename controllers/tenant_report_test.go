@@ -193,3 +193,24 @@ func TestTenantStatusFromServer(t *testing.T) {
 		t.Fatalf("the tenant controller's conditions are gone: %s", toJSON(tenant.Status.Conditions))
 	}
 }
+
+// The documented way to end a previous token's grace early (a status patch
+// of previousValidUntil to now) drops the previous hash from the tenant's
+// token file at once.
+func TestEndGraceEarly(t *testing.T) {
+	ns := namespace(t)
+	defer startManager(t, ns)()
+	mustCreate(t, newTenant(ns, "acme"))
+	mustCreate(t, newToken(ns, "entra", "acme"))
+	tokenStatus(t, ns, "entra", 1)
+	patchToken(t, ns, "entra", `{"metadata":{"annotations":{"scim.operator.dev/rotate":"end-grace"}}}`)
+	st := tokenStatus(t, ns, "entra", 2)
+	acceptedHashes(t, ns, "acme", st.Status.PreviousHash, st.Status.Hash)
+
+	tok := &scimv1alpha1.ScimToken{ObjectMeta: st.ObjectMeta}
+	patch := fmt.Sprintf(`{"status":{"previousValidUntil":%q}}`, clk.Now().UTC().Format(time.RFC3339))
+	if err := k8s.Status().Patch(context.Background(), tok, client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
+		t.Fatal(err)
+	}
+	acceptedHashes(t, ns, "acme", st.Status.Hash)
+}
