@@ -315,15 +315,20 @@ func (p *TenantStatusPoller) applyTokenUse(ctx context.Context, t *scimv1alpha1.
 
 // applyTokenUse moves a token's last-use times forward from the report and
 // reports whether the current revision was seen used for the first time
-// after a rotation. A last use before the current token was issued belongs
-// to the previous revision (a rotation happened since it was recorded).
+// after a rotation. A last use recorded for an older revision moves to
+// previousLastUsedTime (the previous revision's) or goes.
 func applyTokenUse(tok *scimv1alpha1.ScimToken, rep *deliverystatus.TenantStatus) bool {
 	st := &tok.Status
-	if st.Revision == 0 || st.IssuedAt == nil {
+	if st.Revision == 0 {
 		return false
 	}
-	if st.LastUsedTime != nil && st.LastUsedTime.Before(st.IssuedAt) {
-		st.PreviousLastUsedTime, st.LastUsedTime = st.LastUsedTime, nil
+	if st.LastUsedRevision != st.Revision {
+		if st.LastUsedRevision == st.Revision-1 && st.LastUsedTime != nil {
+			st.PreviousLastUsedTime = st.LastUsedTime
+		} else if st.LastUsedRevision != 0 || st.LastUsedTime != nil {
+			st.PreviousLastUsedTime = nil
+		}
+		st.LastUsedTime, st.LastUsedRevision = nil, st.Revision
 	}
 	wasUsed := st.LastUsedTime != nil
 	st.LastUsedTime = later(st.LastUsedTime, rep.LastUse(tok.Name, st.Revision))

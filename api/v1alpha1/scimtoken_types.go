@@ -157,6 +157,10 @@ type ScimTokenStatus struct {
 	// the current token (revision), as reported to the operator.
 	// +optional
 	LastUsedTime *metav1.Time `json:"lastUsedTime,omitempty"`
+	// lastUsedRevision is the revision lastUsedTime was recorded for: after
+	// a rotation it moves to previousLastUsedTime.
+	// +optional
+	LastUsedRevision int64 `json:"lastUsedRevision,omitempty"`
 	// previousLastUsedTime is when the previous token (revision - 1) was
 	// last used. Once it stops moving after a rotation, the client switched:
 	// the previous token's grace can be ended early (docs/operations.md).
