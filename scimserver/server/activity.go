@@ -135,8 +135,8 @@ func (a *activity) record(e activityEntry, write bool) {
 	}
 }
 
-// clientError: a 4xx Entra would see, except 401 without a token (probes
-// and scanners) which says nothing about the sync.
+// clientError: any 4xx, 401 included (Entra holding a token the tenant no
+// longer accepts is the failure most worth seeing).
 func clientError(status int) bool { return status >= 400 && status < 500 }
 
 // read returns up to limit entries after cursor (or, with since set, at or
@@ -148,6 +148,11 @@ func (a *activity) read(after uint64, since time.Time, limit int, now time.Time)
 	oldest := uint64(1)
 	if a.seq > uint64(len(a.ring)) {
 		oldest = a.seq - uint64(len(a.ring)) + 1
+	}
+	if after > a.seq {
+		// A cursor from before a restart (or from another replica):
+		// read from the oldest entry kept.
+		after = 0
 	}
 	from := max(after+1, oldest)
 	cutoff := now.Add(-a.retention)

@@ -175,6 +175,12 @@ func TestActivityLog(t *testing.T) {
 		t.Fatalf("since a time: %s", p.raw)
 	}
 
+	// A cursor beyond the newest entry (the server restarted since) reads
+	// from the oldest kept.
+	if p = e.activity(t, "?since=999&limit=1"); p.str(t, "/next") != "1" {
+		t.Fatalf("cursor past the newest: %s", p.raw)
+	}
+
 	// Bounded by count: 5 entries kept, the oldest go first.
 	e.get("/Groups").want(t, 200)
 	if p = e.activity(t, ""); p.str(t, "/entries/0/path") != basePath+`/Users?count=10&filter=userName+eq+%22%E2%80%A6%22&secret=…` || p.str(t, "/next") != "6" {
