@@ -58,13 +58,14 @@ type TenantStatusPoller struct {
 	Clock clock.PassiveClock
 
 	mu        sync.Mutex
-	lastBurst map[string]time.Time // tenant key → last ClientErrors event
+	lastBurst map[string]time.Time      // tenant key → last ClientErrors event
+	listed    map[client.ObjectKey]bool // tenants of the last Targets, for metric cleanup
 }
 
 // Targets lists every tenant whose operator token exists (the tenant
 // controller writes it with the tenant's objects); NoWebhooks marks those
 // without ScimWebhooks.
-func (p *TenantStatusPoller) Targets(ctx context.Context) ([]deliverystatus.Target, error) {
+func (p *TenantStatusPoller) Targets(ctx context.Context) (_ []deliverystatus.Target, err error) {
 	var tenants scimv1alpha1.ScimTenantList
 	if err := p.Client.List(ctx, &tenants); err != nil {
 		return nil, err
@@ -74,11 +75,18 @@ func (p *TenantStatusPoller) Targets(ctx context.Context) ([]deliverystatus.Targ
 		resolve = ClusterServiceURL
 	}
 	out := make([]deliverystatus.Target, 0, len(tenants.Items))
+	listed := make(map[client.ObjectKey]bool, len(tenants.Items))
+	defer func() {
+		if err == nil {
+			p.forgetUnlisted(listed)
+		}
+	}()
 	for i := range tenants.Items {
 		t := &tenants.Items[i]
 		if !t.DeletionTimestamp.IsZero() {
 			continue
 		}
+		listed[client.ObjectKeyFromObject(t)] = true
 		s := &corev1.Secret{}
 		if err := p.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: operatorTokenSecret(t)}, s); err != nil || !metav1.IsControlledBy(s, t) {
 			continue
@@ -97,6 +105,20 @@ func (p *TenantStatusPoller) Targets(ctx context.Context) ([]deliverystatus.Targ
 		})
 	}
 	return out, nil
+}
+
+// forgetUnlisted drops the metrics and rate-limit memory of tenants gone
+// since the last round.
+func (p *TenantStatusPoller) forgetUnlisted(listed map[client.ObjectKey]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for key := range p.listed {
+		if !listed[key] {
+			forgetTenantReportMetrics(key.Namespace, key.Name)
+			delete(p.lastBurst, key.String())
+		}
+	}
+	p.listed = listed
 }
 
 // ApplyStatus writes one tenant's report into its status and its tokens'.
@@ -124,6 +146,7 @@ func (p *TenantStatusPoller) ApplyStatus(ctx context.Context, target deliverysta
 		}
 		p.clientErrorBurst(t, rep, now)
 	}
+	recordTenantReportMetrics(t)
 	if !equality.Semantic.DeepEqual(before.Status, t.Status) {
 		if pollErr == nil {
 			t.Status.StatusReportedTime = &metav1.Time{Time: at.UTC()}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -134,6 +136,15 @@ func TestTenantStatusFromServer(t *testing.T) {
 	})
 	assertEvent(t, ns, "acme", EventClientErrors)
 	assertEvent(t, ns, "acme", EventAttributesDropped)
+	if got := gaugeValue(t, tenantUsers.WithLabelValues(ns, "acme", "inactive")); got != 1 {
+		t.Errorf("scim_operator_tenant_users{state=inactive} = %v", got)
+	}
+	if got := gaugeValue(t, tenantLastRequest.WithLabelValues(ns, "acme")); got != float64(used.Unix()) {
+		t.Errorf("scim_operator_tenant_last_request_timestamp_seconds = %v, want %d", got, used.Unix())
+	}
+	if got := gaugeValue(t, tenantSyncing.WithLabelValues(ns, "acme")); got != 1 {
+		t.Errorf("scim_operator_tenant_syncing = %v", got)
+	}
 
 	// The same report, polled every 100 ms, costs no write and no second
 	// ClientErrors event within the rate limit.
@@ -213,4 +224,13 @@ func TestEndGraceEarly(t *testing.T) {
 		t.Fatal(err)
 	}
 	acceptedHashes(t, ns, "acme", st.Status.Hash)
+}
+
+func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
 }
