@@ -155,13 +155,19 @@ func tokenFiles(ctx context.Context, ns string) (map[string][]string, error) {
 	}
 	out := map[string][]string{}
 	for _, s := range secrets.Items {
-		f, err := auth.ParseTokenFile(s.Data[auth.TokenFileName])
+		raw, ok := s.Data[auth.TokenFileName]
+		if !ok {
+			continue // the operator's status token, a webhook file
+		}
+		f, err := auth.ParseTokenFile(raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.Name, err)
 		}
 		var hashes []string
 		for _, e := range f.Tokens {
-			hashes = append(hashes, e.SHA256)
+			if e.Name != operatorTokenName {
+				hashes = append(hashes, e.SHA256)
+			}
 		}
 		slices.Sort(hashes)
 		out[s.Labels[LabelTenant]] = hashes

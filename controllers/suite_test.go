@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -165,7 +166,19 @@ func get(t testing.TB, obj client.Object, ns, name string) error {
 }
 
 // tokenFileOf reads a tenant's accepted-token file.
+// tokenFileOf is the tenant's token file without the operator's own status
+// token (every tenant has it): the entries of its ScimTokens.
 func tokenFileOf(t testing.TB, ns, tenant string) (*auth.TokenFile, error) {
+	t.Helper()
+	f, err := rawTokenFileOf(t, ns, tenant)
+	if err != nil {
+		return nil, err
+	}
+	f.Tokens = slices.DeleteFunc(f.Tokens, func(e auth.TokenEntry) bool { return e.Name == operatorTokenName })
+	return f, nil
+}
+
+func rawTokenFileOf(t testing.TB, ns, tenant string) (*auth.TokenFile, error) {
 	t.Helper()
 	s := &corev1.Secret{}
 	if err := get(t, s, ns, tenant+"-scim-tokens"); err != nil {

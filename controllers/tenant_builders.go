@@ -116,6 +116,12 @@ func serverConfig(t *scimv1alpha1.ScimTenant) *config.Tenant {
 	if e := t.Spec.Events; e != nil && e.Retention != nil {
 		c.Events.Retention = config.Duration(e.Retention.Duration)
 	}
+	if a := t.Spec.Activity; a != nil {
+		c.Activity.MaxEntries = int(ptr.Deref(a.MaxEntries, 0))
+		if a.Retention != nil {
+			c.Activity.Retention = config.Duration(a.Retention.Duration)
+		}
+	}
 	return c
 }
 

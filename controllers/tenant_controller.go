@@ -212,7 +212,7 @@ func (r *TenantReconciler) reconcileObjects(ctx context.Context, t *scimv1alpha1
 		return time.Time{}, err
 	}
 	for _, obj := range owned {
-		if dep, ok := obj.(*appsv1.Deployment); ok && hooks.entry != nil {
+		if dep, ok := obj.(*appsv1.Deployment); ok && hooks.mountFile {
 			mountWebhookFile(t, dep)
 		}
 		if err := r.applyOne(ctx, t, obj, true); err != nil {

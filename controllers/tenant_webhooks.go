@@ -34,14 +34,22 @@ type tenantWebhooks struct {
 	objects []client.Object
 	entry   *auth.TokenEntry
 	next    time.Time
+	// mountFile: the server runs with the webhook file.
+	mountFile bool
 }
 
 // webhookObjects renders the tenant's webhook file and the operator's status
-// token. A tenant without webhooks gets neither: its server runs without a
-// webhook file and its token file is as before. A webhook file left from
+// token. Every tenant gets the token (the operator polls GET /v1/status); a
+// tenant without webhooks runs without a webhook file. A webhook file left from
 // earlier webhooks is emptied, so no signing secret outlives its webhook
 // (owned objects go with the tenant; the operator deletes nothing itself).
 func (r *TenantReconciler) webhookObjects(ctx context.Context, t *scimv1alpha1.ScimTenant, now time.Time) (*tenantWebhooks, error) {
+	// Every tenant gets the operator's status token: the operator polls
+	// GET /v1/status of each tenant, with or without webhooks.
+	tokenSecret, entry, err := r.operatorTokenObjects(ctx, t)
+	if err != nil {
+		return nil, err
+	}
 	var list scimv1alpha1.ScimWebhookList
 	if err := r.Client.List(ctx, &list, client.InNamespace(t.Namespace), client.MatchingFields{webhookTenantRefIndex: t.Name}); err != nil {
 		return nil, err
@@ -50,13 +58,13 @@ func (r *TenantReconciler) webhookObjects(ctx context.Context, t *scimv1alpha1.S
 	if len(hooks) == 0 {
 		err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: webhookFileSecret(t)}, &corev1.Secret{})
 		if apierrors.IsNotFound(err) {
-			return &tenantWebhooks{}, nil
+			return &tenantWebhooks{objects: []client.Object{tokenSecret}, entry: entry}, nil
 		}
 		if err != nil {
 			return nil, err
 		}
 		empty, err := desiredWebhookFileSecret(t, &webhookconfig.File{})
-		return &tenantWebhooks{objects: []client.Object{empty}}, err
+		return &tenantWebhooks{objects: []client.Object{empty, tokenSecret}, entry: entry}, err
 	}
 	secrets := map[string]*corev1.Secret{}
 	for i := range hooks {
@@ -73,9 +81,20 @@ func (r *TenantReconciler) webhookObjects(ctx context.Context, t *scimv1alpha1.S
 	if err != nil {
 		return nil, err
 	}
+	return &tenantWebhooks{
+		objects:   []client.Object{fileSecret, tokenSecret},
+		entry:     entry,
+		next:      next,
+		mountFile: true,
+	}, nil
+}
+
+// operatorTokenObjects renders the operator's status token: its Secret and
+// its token file entry.
+func (r *TenantReconciler) operatorTokenObjects(ctx context.Context, t *scimv1alpha1.ScimTenant) (*corev1.Secret, *auth.TokenEntry, error) {
 	token, err := r.operatorToken(ctx, t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tokenSecret := &corev1.Secret{
 		ObjectMeta: objectMeta(t, operatorTokenSecret(t)),
@@ -83,11 +102,7 @@ func (r *TenantReconciler) webhookObjects(ctx context.Context, t *scimv1alpha1.S
 		Data:       map[string][]byte{operatorTokenKey: []byte(token)},
 	}
 	tokenSecret.Labels[LabelComponent] = "operator-token"
-	return &tenantWebhooks{
-		objects: []client.Object{fileSecret, tokenSecret},
-		entry:   &auth.TokenEntry{Name: operatorTokenName, SHA256: auth.Hash(token), Scopes: []string{auth.ScopeStatus}},
-		next:    next,
-	}, nil
+	return tokenSecret, &auth.TokenEntry{Name: operatorTokenName, SHA256: auth.Hash(token), Scopes: []string{auth.ScopeStatus}}, nil
 }
 
 // operatorToken returns the token in the tenant's operator-token Secret, or

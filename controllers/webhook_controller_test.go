@@ -193,7 +193,7 @@ func TestWebhookSecretIssueRotateAndGrace(t *testing.T) {
 	})
 	operator := string(secretData(t, ns, "acme-scim-operator")["token"])
 	eventually(t, 30*time.Second, func() error {
-		f, err := tokenFileOf(t, ns, "acme")
+		f, err := rawTokenFileOf(t, ns, "acme")
 		if err != nil {
 			return err
 		}

@@ -71,9 +71,13 @@ func setupWebhooks(mgr ctrl.Manager, opts Options) error {
 	if err := indexWebhooks(context.Background(), mgr); err != nil {
 		return err
 	}
-	poller := &WebhookStatusPoller{Client: mgr.GetClient(), ServiceURL: opts.Webhooks.ServiceURL}
+	poller := &WebhookStatusPoller{Client: mgr.GetClient()}
+	tenants := &TenantStatusPoller{
+		Client: mgr.GetClient(), ServiceURL: opts.Webhooks.ServiceURL, Clock: opts.Clock,
+		Recorder: mgr.GetEventRecorderFor("scimtenant-status"),
+	}
 	p := &deliverystatus.Poller{
-		Targets: poller.Targets, Apply: poller.Apply,
+		Targets: tenants.Targets, Apply: poller.Apply, ApplyStatus: tenants.ApplyStatus,
 		Interval: opts.Webhooks.PollInterval, Concurrency: opts.Webhooks.PollConcurrency, HTTP: opts.Webhooks.HTTP,
 		Log: mgr.GetLogger().WithName("webhook-status"),
 	}
@@ -135,45 +139,11 @@ func tenantOfWebhookSecret(ctx context.Context, o client.Object) []reconcile.Req
 	return tenantOfLabelled(ctx, o)
 }
 
-// WebhookStatusPoller connects the generic poller to ScimWebhooks: it polls
-// every tenant that has webhooks, with the operator's status token, and
-// writes what the server reports into each webhook's status.
+// WebhookStatusPoller connects the generic poller to ScimWebhooks: it
+// writes what each tenant with webhooks reports into its webhooks' status
+// (TenantStatusPoller.Targets lists the tenants, marking those without).
 type WebhookStatusPoller struct {
-	Client     client.Client
-	ServiceURL ServiceURL
-}
-
-// Targets lists the tenants that have at least one ScimWebhook and an
-// operator token (the tenant controller writes it with the webhook file).
-func (p *WebhookStatusPoller) Targets(ctx context.Context) ([]deliverystatus.Target, error) {
-	var hooks scimv1alpha1.ScimWebhookList
-	if err := p.Client.List(ctx, &hooks); err != nil {
-		return nil, err
-	}
-	resolve := p.ServiceURL
-	if resolve == nil {
-		resolve = ClusterServiceURL
-	}
-	seen := map[client.ObjectKey]bool{}
-	var out []deliverystatus.Target
-	for _, wh := range hooks.Items {
-		key := client.ObjectKey{Namespace: wh.Namespace, Name: wh.Spec.TenantRef.Name}
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		t := &scimv1alpha1.ScimTenant{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-		s := &corev1.Secret{}
-		if err := p.Client.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: operatorTokenSecret(t)}, s); err != nil {
-			continue // tenant missing, or its controller has not written the token yet
-		}
-		url, err := resolve(ctx, key.Namespace, serverName(t), servicePort)
-		if err != nil || url == "" {
-			continue
-		}
-		out = append(out, deliverystatus.Target{Key: key.String(), URL: url, Token: string(s.Data[operatorTokenKey])})
-	}
-	return out, nil
+	Client client.Client
 }
 
 // Apply writes one tenant's report (or the failure to read it) into the

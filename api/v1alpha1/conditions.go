@@ -12,6 +12,21 @@ const (
 	// Entra refuses. A condition of its own so that Ready keeps meaning "the
 	// server serves" (in-cluster clients and the local run use plain http).
 	ConditionInsecureTenantURL = "InsecureTenantURL"
+	// ConditionSyncing: Entra (a ScimToken) used the tenant within
+	// spec.syncingThreshold.
+	ConditionSyncing = "Syncing"
+	// ConditionAttributesDropped: the server dropped attributes no served
+	// schema defines (True names them and says how to declare them).
+	ConditionAttributesDropped = "AttributesDropped"
+)
+
+// Reasons of Syncing and AttributesDropped.
+const (
+	ReasonRecentRequests    = "RecentRequests"    // a token was used within the threshold
+	ReasonNoRecentRequests  = "NoRecentRequests"  // no request within the threshold
+	ReasonAwaitingReport    = "AwaitingReport"    // the server has not reported yet
+	ReasonUnknownAttributes = "UnknownAttributes" // attributes were dropped
+	ReasonNoneDropped       = "NoneDropped"       // nothing was dropped
 )
 
 // Condition reasons. Each names what a user can act on.

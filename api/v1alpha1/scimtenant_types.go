@@ -88,6 +88,31 @@ type ScimTenantSpec struct {
 	// (GET /v1/events on the tenant's Service) and pushed by ScimWebhooks.
 	// +optional
 	Events *EventsSpec `json:"events,omitempty"`
+
+	// syncingThreshold is how long the tenant may go without a request from
+	// Entra before the Syncing condition turns False (reason
+	// NoRecentRequests). Entra runs an incremental cycle every 40 minutes;
+	// the default of 80m is two cycles.
+	// +kubebuilder:default="80m"
+	// +optional
+	SyncingThreshold *metav1.Duration `json:"syncingThreshold,omitempty"`
+
+	// activity bounds the redacted request history each server keeps in
+	// memory, readable at GET /v1/activity with a ScimToken of scope activity.
+	// +optional
+	Activity *ActivitySpec `json:"activity,omitempty"`
+}
+
+// ActivitySpec bounds a tenant's request history.
+type ActivitySpec struct {
+	// maxEntries is how many requests each server replica keeps (default 1000).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	// +optional
+	MaxEntries *int32 `json:"maxEntries,omitempty"`
+	// retention is how long a request is kept (default 24h).
+	// +optional
+	Retention *metav1.Duration `json:"retention,omitempty"`
 }
 
 // NetworkPolicySpec says who may reach the tenant's server.
@@ -434,6 +459,44 @@ type ScimTenantStatus struct {
 	// does not answer is not ready.
 	// +optional
 	Storage string `json:"storage,omitempty"`
+
+	// users held by the tenant, as last reported by its server.
+	// +optional
+	Users *UserCounts `json:"users,omitempty"`
+	// groups held by the tenant, as last reported by its server.
+	// +optional
+	Groups *int64 `json:"groups,omitempty"`
+	// lastRequestTime is when a ScimToken (Entra's) was last used.
+	// +optional
+	LastRequestTime *metav1.Time `json:"lastRequestTime,omitempty"`
+	// lastWriteTime is when a request last changed a user or group.
+	// +optional
+	LastWriteTime *metav1.Time `json:"lastWriteTime,omitempty"`
+	// lastClientError is the last 4xx answer the server gave (never a request
+	// body or a token; quoted values in the detail are redacted).
+	// +optional
+	LastClientError *ClientError `json:"lastClientError,omitempty"`
+	// statusReportedTime is when a report of the server last changed this
+	// status (unchanged reports are not written).
+	// +optional
+	StatusReportedTime *metav1.Time `json:"statusReportedTime,omitempty"`
+}
+
+// UserCounts splits a tenant's users by their active attribute.
+type UserCounts struct {
+	Total    int64 `json:"total"`
+	Active   int64 `json:"active"`
+	Inactive int64 `json:"inactive"`
+}
+
+// ClientError is a 4xx answer of the tenant's server.
+type ClientError struct {
+	Status int32 `json:"status"`
+	// +optional
+	ScimType string `json:"scimType,omitempty"`
+	// +optional
+	Detail string      `json:"detail,omitempty"`
+	Time   metav1.Time `json:"time"`
 }
 
 // ScimTenant is one SCIM 2.0 service that Microsoft Entra ID provisions users
@@ -448,6 +511,9 @@ type ScimTenantStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Tokens",type=integer,JSONPath=`.status.activeTokens`
 // +kubebuilder:printcolumn:name="Storage",type=string,JSONPath=`.status.storage`,priority=1
+// +kubebuilder:printcolumn:name="Users",type=integer,JSONPath=`.status.users.total`
+// +kubebuilder:printcolumn:name="Groups",type=integer,JSONPath=`.status.groups`
+// +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastRequestTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ScimTenant struct {
 	metav1.TypeMeta   `json:",inline"`

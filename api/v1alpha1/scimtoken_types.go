@@ -18,7 +18,7 @@ const (
 )
 
 // TokenScope is what a token may do.
-// +kubebuilder:validation:Enum=read;write
+// +kubebuilder:validation:Enum=read;write;activity
 type TokenScope string
 
 // Token scopes.
@@ -27,6 +27,9 @@ const (
 	ScopeRead TokenScope = "read"
 	// ScopeWrite allows creating, changing and deleting resources.
 	ScopeWrite TokenScope = "write"
+	// ScopeActivity reads the tenant's request history (GET /v1/activity,
+	// kubectl scim activity) and nothing else; never give it to Entra.
+	ScopeActivity TokenScope = "activity"
 )
 
 // ScimTokenSpec declares a bearer token for a tenant.
@@ -47,10 +50,11 @@ type ScimTokenSpec struct {
 
 	// scopes the token grants: read (GET, .search) and write (POST, PUT, PATCH,
 	// DELETE). Entra needs both; an app that only reads the provisioned
-	// directory gets a read token.
+	// directory gets a read token. activity reads the request history (GET
+	// /v1/activity) for people and tools such as kubectl scim activity.
 	// +kubebuilder:default={read,write}
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:MaxItems=3
 	// +listType=set
 	// +optional
 	Scopes []TokenScope `json:"scopes,omitempty"`
@@ -150,6 +154,19 @@ type ScimTokenStatus struct {
 	// secretName is the Secret holding the token.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
+	// lastUsedTime is when the tenant's server last served a request with
+	// the current token (revision), as reported to the operator.
+	// +optional
+	LastUsedTime *metav1.Time `json:"lastUsedTime,omitempty"`
+	// lastUsedRevision is the revision lastUsedTime was recorded for: after
+	// a rotation it moves to previousLastUsedTime.
+	// +optional
+	LastUsedRevision int64 `json:"lastUsedRevision,omitempty"`
+	// previousLastUsedTime is when the previous token (revision - 1) was
+	// last used. Once it stops moving after a rotation, the client switched:
+	// the previous token's grace can be ended early (docs/operations.md).
+	// +optional
+	PreviousLastUsedTime *metav1.Time `json:"previousLastUsedTime,omitempty"`
 	// observedGeneration is the generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`

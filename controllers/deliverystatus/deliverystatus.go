@@ -1,6 +1,7 @@
-// Package deliverystatus polls the tenant servers' webhook delivery status
-// (GET /v1/webhooks, bearer token with the status scope) so the operator can
-// show it in ScimWebhook status.
+// Package deliverystatus polls the tenant servers' status documents (bearer
+// token with the status scope): GET /v1/status of every tenant, for
+// ScimTenant and ScimToken status, and GET /v1/webhooks of tenants with
+// webhooks, for ScimWebhook status.
 //
 // The Poller is generic: the caller says which servers to poll (Targets) and
 // what to do with each answer (Apply). Polls run periodically and on demand
@@ -76,36 +77,52 @@ func (r *Report) Find(name string) *Webhook {
 	return nil
 }
 
-// Fetch reads one server's report. baseURL is the server's root
+// Fetch reads one server's delivery report. baseURL is the server's root
 // (http://svc.ns.svc:80); token a bearer token with the status scope.
 // Errors say what failed and never contain the token.
 func Fetch(ctx context.Context, hc *http.Client, baseURL, token string) (*Report, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+Path, nil)
-	if err != nil {
+	var rep Report
+	if err := fetchJSON(ctx, hc, baseURL, Path, token, &rep); err != nil {
 		return nil, err
+	}
+	return &rep, nil
+}
+
+// FetchStatus reads one server's GET /v1/status, like Fetch.
+func FetchStatus(ctx context.Context, hc *http.Client, baseURL, token string) (*TenantStatus, error) {
+	var st TenantStatus
+	if err := fetchJSON(ctx, hc, baseURL, StatusPath, token, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func fetchJSON(ctx context.Context, hc *http.Client, baseURL, path, token string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+path, nil)
+	if err != nil {
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxReportBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", Path, err)
+		return fmt.Errorf("reading %s: %w", path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered HTTP %d: %s", Path, resp.StatusCode, prefix(body, 200))
+		return fmt.Errorf("%s answered HTTP %d: %s", path, resp.StatusCode, prefix(body, 200))
 	}
 	if len(body) > MaxReportBytes {
-		return nil, fmt.Errorf("%s answered more than %d bytes", Path, MaxReportBytes)
+		return fmt.Errorf("%s answered more than %d bytes", path, MaxReportBytes)
 	}
-	var rep Report
-	if err := json.Unmarshal(body, &rep); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", Path, err)
+	if err := json.Unmarshal(body, into); err != nil {
+		return fmt.Errorf("decoding %s: %w", path, err)
 	}
-	return &rep, nil
+	return nil
 }
 
 func prefix(b []byte, n int) string {
@@ -122,15 +139,19 @@ type Target struct {
 	Key string
 	// URL is the server's root URL; Token a status-scope bearer token.
 	URL, Token string
+	// NoWebhooks: the tenant has no webhooks; only GET /v1/status is polled.
+	NoWebhooks bool
 }
 
 // Poller polls targets periodically and on demand.
 type Poller struct {
 	// Targets lists the servers to poll this round.
 	Targets func(ctx context.Context) ([]Target, error)
-	// Apply receives each target's report, or the error that replaced it, and
-	// when the poll finished.
+	// Apply receives each webhook target's delivery report, or the error
+	// that replaced it, and when the poll finished.
 	Apply func(ctx context.Context, t Target, rep *Report, err error, at time.Time)
+	// ApplyStatus, when set, receives each target's GET /v1/status the same way.
+	ApplyStatus func(ctx context.Context, t Target, st *TenantStatus, err error, at time.Time)
 
 	Interval    time.Duration // DefaultInterval when zero
 	Concurrency int           // DefaultConcurrency when zero
@@ -209,7 +230,7 @@ func (p *Poller) Round(ctx context.Context, keys map[string]bool) {
 	targets, err := p.Targets(ctx)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
-			p.Log.Error(err, "listing the servers to poll for webhook delivery status")
+			p.Log.Error(err, "listing the servers to poll for status")
 		}
 		return
 	}
@@ -220,8 +241,14 @@ func (p *Poller) Round(ctx context.Context, keys map[string]bool) {
 		go func() {
 			defer wg.Done()
 			for t := range work {
-				rep, err := Fetch(ctx, p.HTTP, t.URL, t.Token)
-				p.Apply(ctx, t, rep, err, p.Clock.Now())
+				if p.ApplyStatus != nil {
+					st, err := FetchStatus(ctx, p.HTTP, t.URL, t.Token)
+					p.ApplyStatus(ctx, t, st, err, p.Clock.Now())
+				}
+				if !t.NoWebhooks {
+					rep, err := Fetch(ctx, p.HTTP, t.URL, t.Token)
+					p.Apply(ctx, t, rep, err, p.Clock.Now())
+				}
 			}
 		}()
 	}

@@ -14,7 +14,7 @@
 //	      "revision": 3,                        // rotation revision of that ScimToken
 //	      "sha256": "9f86d0...",                // hex SHA-256 of the token's bytes
 //	      "notAfter": "2026-12-01T00:00:00Z",   // optional: refused from this instant on
-//	      "scopes": ["read", "write"],          // read: GET and .search; write: everything else; status: GET /v1/status and /v1/webhooks only (the operator's token)
+//	      "scopes": ["read", "write"],          // read: GET and .search; write: everything else; status: GET /v1/status and /v1/webhooks only (the operator's token); activity: GET /v1/activity only
 //	      "rateLimit": {"requestsPerSecond": 5, "burst": 10} // optional: this token's bucket
 //	    }
 //	  ]
@@ -45,6 +45,10 @@ const (
 	// delivery status) and nothing else. The operator's own per-tenant
 	// token carries it; the tokens issued for Entra (read, write) do not.
 	ScopeStatus = "status"
+	// ScopeActivity reads the redacted request history (GET /v1/activity)
+	// and nothing else: a token for people and tools (kubectl scim
+	// activity), never Entra's.
+	ScopeActivity = "activity"
 )
 
 // TokenFile is the decoded token file.
@@ -101,7 +105,7 @@ func ParseTokenFile(raw []byte) (*TokenFile, error) {
 			return nil, fmt.Errorf("token file entry %d (%s): sha256 must be 64 hex characters", i, e.Name)
 		}
 		for _, s := range e.Scopes {
-			if s != ScopeRead && s != ScopeWrite && s != ScopeStatus {
+			if s != ScopeRead && s != ScopeWrite && s != ScopeStatus && s != ScopeActivity {
 				return nil, fmt.Errorf("token file entry %d (%s): unknown scope %q", i, e.Name, s)
 			}
 		}

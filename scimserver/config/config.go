@@ -53,6 +53,44 @@ type Tenant struct {
 
 	// Events configures the change log (GET /v1/events, webhooks).
 	Events Events `json:"events,omitzero"`
+	// Activity bounds the in-memory request history (GET /v1/activity).
+	Activity Activity `json:"activity,omitzero"`
+}
+
+// Activity bounds the redacted request history each server keeps in memory:
+// at most MaxEntries requests, none older than Retention.
+type Activity struct {
+	// MaxEntries is the number of requests kept; zero means
+	// DefaultActivityEntries.
+	MaxEntries int `json:"maxEntries,omitempty"`
+	// Retention drops older entries from answers; zero means
+	// DefaultActivityRetention.
+	Retention Duration `json:"retention,omitzero"`
+}
+
+// Activity history defaults and bounds: 1000 entries are about 300 KB and
+// cover an Entra cycle of a mid-sized tenant; 24h covers the last sync
+// cycles an on-call engineer looks at.
+const (
+	DefaultActivityEntries   = 1000
+	MaxActivityEntries       = 100000
+	DefaultActivityRetention = 24 * time.Hour
+)
+
+// ActivityEntries is the effective size of the request history.
+func (t *Tenant) ActivityEntries() int {
+	if t.Activity.MaxEntries > 0 {
+		return min(t.Activity.MaxEntries, MaxActivityEntries)
+	}
+	return DefaultActivityEntries
+}
+
+// ActivityRetention is the effective age bound of the request history.
+func (t *Tenant) ActivityRetention() time.Duration {
+	if t.Activity.Retention > 0 {
+		return time.Duration(t.Activity.Retention)
+	}
+	return DefaultActivityRetention
 }
 
 // DefaultEventRetention is how long the change log keeps events when the
@@ -225,6 +263,12 @@ func (t *Tenant) Validate() error {
 	}
 	if r := time.Duration(t.Events.Retention); r != 0 && r < MinEventRetention {
 		return fmt.Errorf("events.retention %s is too short: keep events at least %s (default %s)", r, MinEventRetention, DefaultEventRetention)
+	}
+	if n := t.Activity.MaxEntries; n < 0 || n > MaxActivityEntries {
+		return fmt.Errorf("activity.maxEntries %d is out of range: keep 1 to %d requests (default %d)", n, MaxActivityEntries, DefaultActivityEntries)
+	}
+	if t.Activity.Retention < 0 {
+		return fmt.Errorf("activity.retention must not be negative (default %s)", DefaultActivityRetention)
 	}
 	return nil
 }

@@ -65,6 +65,9 @@ func writeSCIMError(w http.ResponseWriter, status int, scimType, detail string) 
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Del("ETag")
 	h.Del("Location")
+	if rec := recorderOf(w); rec != nil {
+		rec.scimType, rec.detail = scimType, detail
+	}
 	if status == http.StatusRequestTimeout {
 		// The rest of the body is still on its way (or never comes): the
 		// connection cannot carry another request.
@@ -77,6 +80,20 @@ func writeSCIMError(w http.ResponseWriter, status int, scimType, detail string) 
 // storeRetryAfter is the Retry-After, in seconds, of a 503 for an
 // unavailable store: about what a PostgreSQL restart or failover takes.
 const storeRetryAfter = 5
+
+// recorderOf finds the observe layer's recorder under w's wrappers.
+func recorderOf(w http.ResponseWriter) *recorder {
+	for {
+		switch v := w.(type) {
+		case *recorder:
+			return v
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
 
 // errTimeout answers requests that ran past the request timeout.
 var errTimeout = scimerr.New(http.StatusServiceUnavailable, "", "the request took too long; retry later")

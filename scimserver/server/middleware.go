@@ -21,6 +21,7 @@ type reqInfo struct {
 	id       string
 	resource string // metrics label: Users, Groups, Schemas, ...
 	token    *auth.TokenEntry
+	scim     bool // a SCIM API request: kept in the activity history
 }
 
 type ctxKey struct{}
@@ -42,6 +43,9 @@ type recorder struct {
 	status      int
 	bytes       int
 	contentType string
+	// scimType and detail of the SCIM error written, for the activity
+	// history (set by writeSCIMError).
+	scimType, detail string
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -132,6 +136,9 @@ func (s *Server) finish(r *http.Request, rec *recorder, ri *reqInfo, start time.
 	if ri.resource != "metrics" && ri.resource != "healthz" && ri.resource != "readyz" {
 		s.metrics.requests.WithLabelValues(ri.resource, r.Method, strconv.Itoa(status)).Inc()
 		s.metrics.latency.WithLabelValues(ri.resource, r.Method).Observe(elapsed.Seconds())
+	}
+	if ri.scim {
+		s.observeActivity(r, rec, ri, status, start, elapsed)
 	}
 	level := slog.LevelInfo
 	switch {

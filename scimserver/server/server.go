@@ -94,6 +94,9 @@ type Server struct {
 	extBase  string // from ExternalURL; empty means derive per request
 	required []requiredAttr
 	unknown  *unknownAttrs
+	activity *activity
+	countsC  countsCache
+	started  time.Time
 	handler  http.Handler
 	pruned   prometheus.Counter // events pruned from the change log
 	// webhooks serves GET /v1/webhooks; set by ServeWebhookStatus.
@@ -166,6 +169,8 @@ func New(o Options) (*Server, error) {
 	s.buckets = newBuckets(s.cfg.RateLimit)
 	s.metrics = newMetrics(s.promReg)
 	s.unknown = newUnknownAttrs(s.promReg, s.log)
+	s.started = s.now()
+	s.activity = newActivity(s.cfg.ActivityEntries(), s.cfg.ActivityRetention())
 	if err := s.promReg.Register(s.keyring); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if !errors.As(err, &are) {
@@ -231,6 +236,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		ri.resource = "webhooks"
 		s.authenticateScope(statusScope, s.rateLimit(http.HandlerFunc(s.serveWebhookStatus))).ServeHTTP(w, r)
 		return
+	case ActivityPath:
+		ri.resource = "activity"
+		s.authenticateScope(activityScope, s.rateLimit(http.HandlerFunc(s.serveActivity))).ServeHTTP(w, r)
+		return
 	case EventsPath, EventsHeadPath:
 		ri.resource = "events"
 		s.authenticate(s.rateLimit(http.HandlerFunc(s.serveEvents))).ServeHTTP(w, r)
@@ -242,6 +251,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ri.resource = resourceLabel(rest)
+	ri.scim = true
 	s.scimChain(rest).ServeHTTP(w, r)
 }
 

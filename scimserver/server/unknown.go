@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/scim-operator/scim-operator/scimserver/config"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
@@ -129,16 +127,6 @@ type unknownAttr struct {
 	LastSeen     time.Time `json:"lastSeen"`
 }
 
-// statusDoc is the body of GET /v1/status.
-type statusDoc struct {
-	// UnknownAttributes is the tenant's mode: Ignore or Reject.
-	UnknownAttributes string `json:"unknownAttributes"`
-	// DroppedAttributes were dropped from writes that succeeded.
-	DroppedAttributes []unknownAttr `json:"droppedAttributes"`
-	// RejectedAttributes made a write fail with 400 (Reject mode).
-	RejectedAttributes []unknownAttr `json:"rejectedAttributes"`
-}
-
 // snapshot lists the tracked names by action, sorted by resource type and
 // name.
 func (u *unknownAttrs) snapshot() (dropped, rejected []unknownAttr) {
@@ -162,21 +150,6 @@ func (u *unknownAttrs) snapshot() (dropped, rejected []unknownAttr) {
 		})
 	}
 	return dropped, rejected
-}
-
-// serveStatus answers GET /v1/status.
-func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		methodNotAllowed(w, http.MethodGet)
-		return
-	}
-	mode := s.cfg.UnknownAttributes
-	if mode == "" {
-		mode = config.UnknownIgnore
-	}
-	d := statusDoc{UnknownAttributes: mode}
-	d.DroppedAttributes, d.RejectedAttributes = s.unknown.snapshot()
-	writeJSON(w, http.StatusOK, d)
 }
 
 // unknownCollector is the schema.UnknownFunc of one request: in Ignore mode

@@ -19,6 +19,8 @@ func (s *Server) ServeWebhookStatus(h http.Handler) { s.webhooks.Store(&h) }
 
 func statusScope(*http.Request) string { return auth.ScopeStatus }
 
+func activityScope(*http.Request) string { return auth.ScopeActivity }
+
 func (s *Server) serveWebhookStatus(w http.ResponseWriter, r *http.Request) {
 	h := s.webhooks.Load()
 	if h == nil {

@@ -380,3 +380,34 @@ func BenchmarkCreateSyncNormalEmpty(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCountInactive100k is the count of inactive users GET /v1/status
+// reports (package server caches it): a text scan decoding only documents
+// containing "false".
+func BenchmarkCountInactive100k(b *testing.B) {
+	s := fixture(b)
+	ctx := context.Background()
+	q := Query{
+		Text:  Contains("false", false),
+		Match: func(r *Resource) bool { v, ok := r.Doc["active"].(bool); return ok && !v },
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.List(ctx, User, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCountTotals is what GET /v1/status costs on every poll: the
+// per-kind totals from the counts table.
+func BenchmarkCountTotals(b *testing.B) {
+	s := fixture(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.List(ctx, User, Query{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
