@@ -3,10 +3,13 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -72,6 +75,28 @@ type env struct {
 	logs    *syncBuffer
 	keyring *auth.Keyring
 	token   string
+	conns   *connLog
+}
+
+// connLog records the server side of every connection (state changes),
+// so that a transport error in a test says whether, when and in which
+// state the server dropped the connection.
+type connLog struct {
+	mu    sync.Mutex
+	start time.Time
+	lines []string
+}
+
+func (l *connLog) record(c net.Conn, st http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf("+%v %s %s", time.Since(l.start).Round(time.Microsecond), c.RemoteAddr(), st))
+}
+
+func (l *connLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
 }
 
 type envOption func(*Options)
@@ -120,9 +145,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	ts := httptest.NewUnstartedServer(srv)
+	conns := &connLog{start: time.Now()}
+	ts.Config.ConnState = conns.record
+	ts.Start()
 	t.Cleanup(ts.Close)
-	return &env{t: t, ts: ts, srv: srv, store: st, clock: clock, logs: logs, keyring: o.Keyring, token: writeToken}
+	return &env{t: t, ts: ts, srv: srv, store: st, clock: clock, logs: logs, keyring: o.Keyring, token: writeToken, conns: conns}
 }
 
 // resp is a decoded answer.
@@ -188,14 +216,25 @@ func (e *env) do(r req) *resp {
 			hr.Header.Set(k, v)
 		}
 	}
+	// On a transport error, say which connection the client used (fresh or
+	// reused after idling) and what the server did with its connections.
+	var got httptrace.GotConnInfo
+	hr = hr.WithContext(httptrace.WithClientTrace(hr.Context(), &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { got = i },
+	}))
 	res, err := e.ts.Client().Do(hr)
 	if err != nil {
-		e.t.Fatal(err)
+		local := "none"
+		if got.Conn != nil {
+			local = got.Conn.LocalAddr().String()
+		}
+		e.t.Fatalf("%v\nclient connection %s: reused=%v wasIdle=%v idleTime=%v\nserver connections:\n%s",
+			err, local, got.Reused, got.WasIdle, got.IdleTime, e.conns)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
-		e.t.Fatal(err)
+		e.t.Fatalf("%v\nserver connections:\n%s", err, e.conns)
 	}
 	out := &resp{status: res.StatusCode, header: res.Header, raw: raw}
 	if ct := res.Header.Get("Content-Type"); len(raw) > 0 && (strings.HasPrefix(ct, ContentType) || strings.HasPrefix(ct, "application/json")) {

@@ -235,14 +235,25 @@ func (s *Server) limits(next http.Handler) http.Handler {
 				fmt.Sprintf("the request body exceeds %d bytes", s.maxBody))
 			return
 		}
+		// Decided before the body is wrapped: a wrapped body is never
+		// http.NoBody.
+		hasBody := r.Body != nil && r.Body != http.NoBody
 		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
-		if s.bodyWait > 0 && r.Body != http.NoBody {
+		if s.bodyWait > 0 && hasBody {
 			// A body arriving a byte at a time would otherwise hold the
 			// connection and the handler forever: the context deadline
 			// below does not interrupt a blocked read, a read deadline
 			// does (readBody then answers 408). Wall clock, not s.now:
 			// the deadline is the network's. Writers without deadline
 			// support (tests' recorders) are left unbounded.
+			//
+			// Never on a bodyless request: net/http keeps a read pending
+			// on the connection while it runs, a deadline would fire in
+			// that read, and net/http would take it for the client
+			// leaving and cancel the connection's context, failing this
+			// request and every later one on the keep-alive connection.
+			// (With a body that read starts once the body is consumed,
+			// and net/http clears the deadline for it.)
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.bodyWait))
 		}
 		if s.timeout > 0 {
