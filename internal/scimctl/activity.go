@@ -27,22 +27,22 @@ const ActivityPath = "/v1/activity"
 
 type activityOptions struct {
 	Options
-	k           *kube
-	conn        connFlags
-	output      string
-	follow      bool
-	since       time.Duration
+	k      *kube
+	conn   connFlags
+	output string
+	follow bool
+	since  time.Duration
 }
 
 // activityEntry is one request of the activity log, as the server records
 // it: never a request body or a token, only the token's fingerprint.
 type activityEntry struct {
-	Time       time.Time `json:"time"`
-	Method     string    `json:"method"`
-	Path       string    `json:"path"`
-	Status     int       `json:"status"`
-	ScimType   string    `json:"scimType,omitempty"`
-	Detail     string    `json:"detail,omitempty"`
+	Time     time.Time `json:"time"`
+	Method   string    `json:"method"`
+	Path     string    `json:"path"`
+	Status   int       `json:"status"`
+	ScimType string    `json:"scimType,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
 	// Token is the name of the ScimToken that sent the request, with the
 	// revision and fingerprint of the token it sent.
 	Token            string  `json:"token,omitempty"`

@@ -136,7 +136,9 @@ func TestActivityReadsAndFollows(t *testing.T) {
 	defer cancel()
 	out := &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- runPlugin(ctx, out, "activity", "acme", "-n", ns, "--url", url, "--follow", "-o", "json") }()
+	go func() {
+		done <- runPlugin(ctx, out, "activity", "acme", "-n", ns, "--url", url, "--follow", "-o", "json")
+	}()
 	waitFor := func(what string, n int) {
 		eventually(t, time.Minute, func() error {
 			if got := strings.Count(out.String(), what); got < n {
