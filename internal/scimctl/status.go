@@ -97,9 +97,12 @@ func newStatusCommand(o Options, k *kube) *cobra.Command {
 		Use:   "status [tenant]",
 		Short: "Show tenants: URL, readiness, counts, last sync, tokens and webhooks",
 		Long: `Without a tenant, one line per ScimTenant of the namespace (-A: every namespace).
-With a tenant, its details: Tenant URL, readiness and why, provisioning counts and
-last sync (when the operator reports them), its tokens with fingerprints,
-revision, next rotation and last use, and its webhooks with their lag.`,
+With a tenant, its details: Tenant URL, readiness and why, users (active and
+inactive) and groups, last sync and last write, the last client error (4xx)
+and the Syncing, AttributesDropped and InsecureTenantURL conditions, as the
+tenant's server last reported them; its tokens with fingerprints, revision,
+next rotation, last use and whether the client switched to the rotated token
+(SWITCHED); and its webhooks with their lag.`,
 		Example: `  kubectl scim status
   kubectl scim status acme -n default
   kubectl scim status -A -o wide`,
