@@ -9,44 +9,46 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 )
 
 // ActivityPath is the tenant server's activity log endpoint (outside the
-// SCIM base path, like /v1/status), readable with the status or activity scope.
+// SCIM base path, like /v1/status), readable only with the activity scope.
 const ActivityPath = "/v1/activity"
-
-// operatorTokenSecret holds the operator's own token of a tenant (scope
-// status), which may read the activity log.
-func operatorTokenSecret(tenant string) string { return tenant + "-scim-operator" }
 
 type activityOptions struct {
 	Options
-	k           *kube
-	conn        connFlags
-	output      string
-	follow      bool
-	since       time.Duration
-	tokenSecret string
+	k      *kube
+	conn   connFlags
+	output string
+	follow bool
+	since  time.Duration
 }
 
 // activityEntry is one request of the activity log, as the server records
 // it: never a request body or a token, only the token's fingerprint.
 type activityEntry struct {
-	Time       time.Time `json:"time"`
-	Method     string    `json:"method"`
-	Path       string    `json:"path"`
-	Status     int       `json:"status"`
-	ScimType   string    `json:"scimType,omitempty"`
-	Detail     string    `json:"detail,omitempty"`
-	Token      string    `json:"token,omitempty"`
-	DurationMs float64   `json:"durationMs"`
+	Time     time.Time `json:"time"`
+	Method   string    `json:"method"`
+	Path     string    `json:"path"`
+	Status   int       `json:"status"`
+	ScimType string    `json:"scimType,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	// Token is the name of the ScimToken that sent the request, with the
+	// revision and fingerprint of the token it sent.
+	Token            string  `json:"token,omitempty"`
+	TokenRevision    int64   `json:"tokenRevision,omitempty"`
+	TokenFingerprint string  `json:"tokenFingerprint,omitempty"`
+	DurationMs       float64 `json:"durationMs"`
 }
 
 type activityPage struct {
@@ -66,9 +68,9 @@ func newActivityCommand(o Options, k *kube) *cobra.Command {
 		Long: `Reads the tenant server's activity log (GET /v1/activity): time, method, path,
 status, scimType and detail of each request, the fingerprint of the token that
 sent it, and its duration. Request bodies and tokens are never recorded.
-The log is read with the operator's status token (Secret <tenant>-scim-operator)
-unless --token-secret names another Secret with a token of the status or
-activity scope. Connection flags as for test-connection; with --url, the
+The log is read with a ScimToken of the tenant with the activity scope: the
+one --token-from names, else the first Ready one (the error shows the YAML
+to create one). Connection flags as for test-connection; with --url, the
 server's own address is used (the log is not under the SCIM base path, so an
 ingress that routes only /scim/v2 does not reach it).`,
 		Example: `  kubectl scim activity acme --since 1h
@@ -85,18 +87,13 @@ ingress that routes only /scim/v2 does not reach it).`,
 			if ao.since < 0 {
 				return usagef("--since must be positive")
 			}
-			if ao.conn.tokenFrom != "" {
-				return usagef("activity reads with a Secret's token (--token-secret): ScimTokens carry read and write scopes only")
-			}
 			return ao.run(cmd.Context(), args[0])
 		},
 	}
-	ao.conn.add(cmd, k, "(not used by activity: see --token-secret)")
-	_ = cmd.Flags().MarkHidden("token-from")
+	ao.conn.add(cmd, k, "ScimToken with the activity scope to read the log with (default: the tenant's first Ready one)")
 	addOutputFlag(cmd, &ao.output, false)
 	cmd.Flags().BoolVarP(&ao.follow, "follow", "f", false, "Keep printing new requests as they come, until interrupted")
 	cmd.Flags().DurationVar(&ao.since, "since", time.Hour, "Show requests of this last period")
-	cmd.Flags().StringVar(&ao.tokenSecret, "token-secret", "", "Secret (key token) with a status- or activity-scoped token (default: <tenant>-scim-operator)")
 	return cmd
 }
 
@@ -105,17 +102,9 @@ func (ao *activityOptions) run(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	secretName := ao.tokenSecret
-	if secretName == "" {
-		secretName = operatorTokenSecret(t.Name)
-	}
-	s := &corev1.Secret{}
-	if err := ao.k.client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: secretName}, s); err != nil {
-		return fmt.Errorf("reading the token for the activity log from Secret %s/%s: %w (the operator creates it for each tenant; an older operator does not: name a Secret with --token-secret)", t.Namespace, secretName, err)
-	}
-	token := string(s.Data["token"])
-	if token == "" {
-		return fmt.Errorf("Secret %s/%s has no key token", t.Namespace, secretName)
+	token, _, err := activityToken(ctx, ao.k.client, t, ao.conn.tokenFrom)
+	if err != nil {
+		return err
 	}
 	ep, err := ao.conn.connect(ctx, ao.k, t, ao.Streams.ErrOut)
 	if err != nil {
@@ -128,19 +117,19 @@ func (ao *activityOptions) run(ctx context.Context, name string) error {
 	var tw *tabwriter.Writer
 	if ao.output == outputTable {
 		tw = tabwriter.NewWriter(ao.Streams.Out, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tMETHOD\tPATH\tSTATUS\tSCIMTYPE\tTOKEN\tMS\tDETAIL")
+		fmt.Fprintln(tw, "TIME\tMETHOD\tPATH\tSTATUS\tSCIMTYPE\tTOKEN\tFINGERPRINT\tMS\tDETAIL")
 	}
 	var all []activityEntry
 	for {
-		page, err := fetchActivity(ctx, ep, since)
+		page, err := fetchActivity(ctx, ep, since, ao.follow)
 		if err != nil {
 			return err
 		}
 		for _, e := range page.Entries {
 			switch {
 			case ao.output == outputTable:
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%.0f\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Method, e.Path, e.Status,
-					dash(e.ScimType), dash(e.Token), e.DurationMs, e.Detail)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%.0f\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Method, e.Path, e.Status,
+					dash(e.ScimType), dash(e.Token), dash(e.TokenFingerprint), e.DurationMs, e.Detail)
 			case ao.follow:
 				// Streamed: one JSON document per entry (JSON lines), so
 				// a consumer can read while it follows.
@@ -189,10 +178,16 @@ func nextSince(raw json.RawMessage) string {
 	return ""
 }
 
-func fetchActivity(ctx context.Context, ep *endpoint, since string) (*activityPage, error) {
+// fetchActivity reads one page after since. With follow, the server holds
+// an empty answer until a request comes (long poll, at most 25 s).
+func fetchActivity(ctx context.Context, ep *endpoint, since string, follow bool) (*activityPage, error) {
 	u := *ep.origin
 	u.Path = ActivityPath
-	u.RawQuery = url.Values{"since": {since}}.Encode()
+	q := url.Values{"since": {since}}
+	if follow {
+		q.Set("follow", "true")
+	}
+	u.RawQuery = q.Encode()
 	resp, err := ep.get(ctx, &u)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -212,7 +207,7 @@ func fetchActivity(ctx context.Context, ep *endpoint, since string) (*activityPa
 		}
 		return nil, errNoActivityLog
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return nil, fmt.Errorf("the server refused the token for the activity log (%d%s): it needs the status or activity scope", resp.StatusCode, scimDetailOrBody(body))
+		return nil, fmt.Errorf("the server refused the token for the activity log (%d%s): it needs a ScimToken with the activity scope (see --token-from)", resp.StatusCode, scimDetailOrBody(body))
 	default:
 		return nil, fmt.Errorf("GET %s answered %d%s", ActivityPath, resp.StatusCode, scimDetailOrBody(body))
 	}
@@ -221,4 +216,50 @@ func fetchActivity(ctx context.Context, ep *endpoint, since string) (*activityPa
 		return nil, fmt.Errorf("GET %s: unexpected answer (%s): %w", ActivityPath, strings.TrimSpace(resp.Header.Get("Content-Type")), err)
 	}
 	return &page, nil
+}
+
+// activityToken is the token to read a tenant's activity log with: the
+// ScimToken --token-from names, else the tenant's first Ready, unrevoked
+// ScimToken that lists the activity scope (the default scopes, read and
+// write, do not include it).
+func activityToken(ctx context.Context, c client.Client, t *scimv1alpha1.ScimTenant, from string) (string, string, error) {
+	if from != "" {
+		tok := &scimv1alpha1.ScimToken{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: from}, tok); err == nil && !slices.Contains(tok.Spec.Scopes, scimv1alpha1.ScopeActivity) {
+			return "", "", fmt.Errorf("ScimToken %s/%s lacks the activity scope the activity log needs (its scopes: %v): name another with --token-from, or create one:\n\n%s", t.Namespace, from, tok.Spec.Scopes, activityTokenYAML(t))
+		}
+		return tokenFor(ctx, c, t, from, scimv1alpha1.ScopeActivity)
+	}
+	tokens, err := tenantTokens(ctx, c, t.Namespace, t.Name)
+	if err != nil {
+		return "", "", err
+	}
+	for i := range tokens {
+		tok := &tokens[i]
+		if !tok.Spec.Revoked && slices.Contains(tok.Spec.Scopes, scimv1alpha1.ScopeActivity) &&
+			meta.IsStatusConditionTrue(tok.Status.Conditions, scimv1alpha1.ConditionReady) {
+			v, err := readToken(ctx, c, tok)
+			return v, tok.Name, err
+		}
+	}
+	return "", "", fmt.Errorf(`tenant %s/%s has no Ready ScimToken with the activity scope, which reading the activity log needs (Entra's token has read and write only, the operator's own token status only). Create one:
+
+%s
+then run the command again, or name one with --token-from`, t.Namespace, t.Name, activityTokenYAML(t))
+}
+
+// activityTokenYAML is the ScimToken to create for reading the log.
+func activityTokenYAML(t *scimv1alpha1.ScimTenant) string {
+	return fmt.Sprintf(`kubectl apply -f - <<EOF
+apiVersion: scim.operator.dev/v1alpha1
+kind: ScimToken
+metadata:
+  name: %[1]s-activity
+  namespace: %[2]s
+spec:
+  tenantRef:
+    name: %[1]s
+  scopes: [activity]
+EOF
+`, t.Name, t.Namespace)
 }

@@ -1,149 +1,196 @@
 package scimctl
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 )
 
-// operatorSecret gives the tenant the Secret with the operator's status
-// token (older operators do not create it) and returns the token.
-func operatorSecret(t *testing.T, ns, tenant string) string {
+// createActivityToken creates a ScimToken with the activity scope for the
+// tenant and waits until its server accepts it for the activity log.
+func createActivityToken(t *testing.T, ns, tenant string) *scimv1alpha1.ScimToken {
 	t.Helper()
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operatorTokenSecret(tenant)},
-		StringData: map[string]string{"token": "scimop_test_activity"}}
-	if err := k8s.Create(context.Background(), s); err != nil && !apierrors.IsAlreadyExists(err) {
+	ctx := context.Background()
+	tok := &scimv1alpha1.ScimToken{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: tenant + "-activity"},
+		Spec: scimv1alpha1.ScimTokenSpec{TenantRef: scimv1alpha1.TenantReference{Name: tenant},
+			Scopes: []scimv1alpha1.TokenScope{scimv1alpha1.ScopeActivity}},
+	}
+	if err := k8s.Create(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	return secretToken(t, ns, operatorTokenSecret(tenant))
+	eventually(t, 2*time.Minute, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(tok), tok); err != nil {
+			return err
+		}
+		if tok.Status.Fingerprint == "" {
+			return fmt.Errorf("token %s not issued yet", tok.Name)
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://"+rt.ServerAddr(ns, tenant+"-scim")+ActivityPath, nil)
+		req.Header.Set("Authorization", "Bearer "+secretToken(t, ns, tokenSecretName(tok)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("activity log answers %d to the activity token", resp.StatusCode)
+		}
+		return nil
+	})
+	return tok
 }
 
-// TestActivityWithoutActivityLog: a server version without GET /v1/activity
-// (the one on this branch) answers 404; the plugin says so and exits 1.
-func TestActivityWithoutActivityLog(t *testing.T) {
+// entraRequest sends one SCIM request to the tenant's server as Entra does.
+func entraRequest(t *testing.T, ns, tenant, token, method, path, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+rt.ServerAddr(ns, tenant+"-scim")+"/"+ns+"/"+tenant+"/scim/v2"+path, bytes.NewBufferString(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestActivityNeedsActivityScope: without a ScimToken of the activity
+// scope the plugin says how to create one; a named token without the scope
+// is refused before any request.
+func TestActivityNeedsActivityScope(t *testing.T) {
 	ns := namespace(t)
 	tenantWithToken(t, ns, "acme")
-	operatorSecret(t, ns, "acme")
-	r := kubectlScim(t, "activity", "acme", "-n", ns, "--url", "http://"+rt.ServerAddr(ns, "acme-scim"))
-	if r.code != ExitError || !strings.Contains(r.errOut, "this server version has no activity log") {
-		t.Fatalf("want the no-activity-log error:\n%s", r)
+	url := "http://" + rt.ServerAddr(ns, "acme-scim")
+	r := kubectlScim(t, "activity", "acme", "-n", ns, "--url", url)
+	if r.code != ExitError || !strings.Contains(r.errOut, "no Ready ScimToken with the activity scope") ||
+		!strings.Contains(r.errOut, "  name: acme-activity\n  namespace: "+ns+"\nspec:\n  tenantRef:\n    name: acme\n  scopes: [activity]\n") {
+		t.Fatalf("want the create-a-token error with its YAML:\n%s", r)
 	}
-	// Through the local ingress, which routes only the SCIM base path: the
-	// error says so rather than blaming the server.
-	r = kubectlScim(t, "activity", "acme", "-n", ns, "--url", "http://"+rt.IngressAddr(), "--host-header", host)
-	if r.code != ExitError || !strings.Contains(r.errOut, "does not reach the tenant's server itself") {
-		t.Fatalf("want the not-the-server error:\n%s", r)
-	}
-	r = kubectlScim(t, "activity", "acme", "-n", ns, "--token-secret", "absent", "--url", "http://"+rt.ServerAddr(ns, "acme-scim"))
-	if r.code != ExitError || !strings.Contains(r.errOut, "Secret "+ns+"/absent") {
-		t.Fatalf("missing token Secret:\n%s", r)
+	r = kubectlScim(t, "activity", "acme", "-n", ns, "--url", url, "--token-from", "acme-entra")
+	if r.code != ExitError || !strings.Contains(r.errOut, "ScimToken "+ns+"/acme-entra lacks the activity scope") {
+		t.Fatalf("want the lacks-scope error:\n%s", r)
 	}
 }
 
-// activityLog serves GET /v1/activity as documented for the STATUS work
-// ({"entries":[...],"next":...}), to check the client against that
-// contract until a server on this branch implements it.
-type activityLog struct {
-	mu      sync.Mutex
-	token   string
-	entries []activityEntry
-	sinces  []string
-	polled  chan struct{}
-}
-
-func (l *activityLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != ActivityPath || r.Header.Get("Authorization") != "Bearer "+l.token {
-		http.Error(w, `{"detail":"no"}`, http.StatusUnauthorized)
-		return
-	}
-	since := r.URL.Query().Get("since")
-	l.mu.Lock()
-	l.sinces = append(l.sinces, since)
-	// The cursor is the index of the next entry; a time (the first
-	// request) starts at the beginning.
-	from, err := strconv.Atoi(since)
-	if err != nil {
-		from = 0
-	}
-	out := []activityEntry{}
-	if from < len(l.entries) {
-		out = append(out, l.entries[from:]...)
-	}
-	next := strconv.Itoa(len(l.entries))
-	l.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"entries": out, "next": next})
-	select {
-	case l.polled <- struct{}{}:
-	default:
-	}
-}
-
-func (l *activityLog) add(e activityEntry) {
-	l.mu.Lock()
-	l.entries = append(l.entries, e)
-	l.mu.Unlock()
-}
-
+// TestActivityReadsAndFollows reads the real server's activity log through
+// the local runtime, with the tenant's activity token picked automatically
+// and named with --token-from, then follows it while Entra's token sends
+// requests.
 func TestActivityReadsAndFollows(t *testing.T) {
 	ns := namespace(t)
-	tenantWithToken(t, ns, "acme")
-	log := &activityLog{token: operatorSecret(t, ns, "acme"), polled: make(chan struct{}, 1)}
-	at := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	log.add(activityEntry{Time: at, Method: "GET", Path: "/scim/v2/Users", Status: 200, Token: "abcdef012345", DurationMs: 3})
-	log.add(activityEntry{Time: at.Add(time.Second), Method: "POST", Path: "/scim/v2/Users", Status: 400, ScimType: "invalidValue", Detail: "emails required", Token: "abcdef012345", DurationMs: 5})
-	ts := httptest.NewServer(log)
-	defer ts.Close()
+	_, entra := tenantWithToken(t, ns, "acme")
+	createActivityToken(t, ns, "acme")
+	entraToken := secretToken(t, ns, tokenSecretName(entra))
+	url := "http://" + rt.ServerAddr(ns, "acme-scim")
 
-	r := kubectlScim(t, "activity", "acme", "-n", ns, "--url", ts.URL)
-	lines := strings.Split(strings.TrimSpace(r.out), "\n")
-	if r.code != ExitOK || len(lines) != 3 || !strings.HasPrefix(lines[0], "TIME") {
+	if code := entraRequest(t, ns, "acme", entraToken, http.MethodPost, "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"]}`); code != http.StatusBadRequest {
+		t.Fatalf("POST without userName: %d", code)
+	}
+
+	r := kubectlScim(t, "activity", "acme", "-n", ns, "--url", url)
+	if r.code != ExitOK || !strings.HasPrefix(r.out, "TIME") {
 		t.Fatalf("activity:\n%s", r)
 	}
-	if f := strings.Fields(lines[2]); f[0] != "2026-11-27T10:00:01Z" || f[1] != "POST" || f[3] != "400" || f[4] != "invalidValue" || f[5] != "abcdef012345" || !strings.HasSuffix(lines[2], "emails required") {
-		t.Fatalf("second entry: %q", lines[2])
+	var post string
+	for _, l := range strings.Split(r.out, "\n") {
+		if strings.Contains(l, "POST") {
+			post = l
+		}
 	}
-	if _, err := time.Parse(time.RFC3339Nano, log.sinces[0]); err != nil {
-		t.Fatalf("the first request asks since a time (--since): %q", log.sinces[0])
+	if f := strings.Fields(post); len(f) < 8 || f[2] != "/"+ns+"/acme/scim/v2/Users" || f[3] != "400" || f[4] != "invalidValue" ||
+		f[5] != "acme-entra" || f[6] != entra.Status.Fingerprint {
+		t.Fatalf("the POST's line: %q\n%s", post, r)
 	}
 
-	r = kubectlScim(t, "activity", "acme", "-n", ns, "--url", ts.URL, "-o", "json")
+	r = kubectlScim(t, "activity", "acme", "-n", ns, "--url", url, "--token-from", "acme-activity", "-o", "json")
 	var doc struct{ Entries []activityEntry }
-	if err := json.Unmarshal([]byte(r.out), &doc); err != nil || len(doc.Entries) != 2 || doc.Entries[1].Detail != "emails required" {
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil || r.code != ExitOK {
 		t.Fatalf("-o json: %v\n%s", err, r)
 	}
+	found := false
+	for _, e := range doc.Entries {
+		found = found || (e.Method == "POST" && e.Status == 400 && e.Token == "acme-entra" && e.TokenRevision == 1)
+	}
+	if !found {
+		t.Fatalf("-o json lacks the POST:\n%s", r.out)
+	}
 
-	// --follow asks again from the cursor the server gave (next) and prints
-	// only what is new, until interrupted.
+	// --follow prints what the server records while it runs, each request
+	// once, until interrupted: the first page has the POST; the GETs come
+	// while the plugin waits in the server's long poll.
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	select { // forget the earlier runs' polls
-	case <-log.polled:
-	default:
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- runPlugin(ctx, out, "activity", "acme", "-n", ns, "--url", url, "--follow", "-o", "json")
+	}()
+	waitFor := func(what string, n int) {
+		eventually(t, time.Minute, func() error {
+			if got := strings.Count(out.String(), what); got < n {
+				return fmt.Errorf("--follow printed %d of %d %s:\n%s", got, n, what, out.String())
+			}
+			return nil
+		})
 	}
-	go func() { done <- kubectlScimCtx(ctx, t, "activity", "acme", "-n", ns, "--url", ts.URL, "--follow") }()
-	<-log.polled
-	log.add(activityEntry{Time: at.Add(2 * time.Second), Method: "PATCH", Path: "/scim/v2/Users/1", Status: 204, Token: "abcdef012345", DurationMs: 2})
-	<-log.polled
-	<-log.polled
+	waitFor(`"method":"POST"`, 1)
+	for i := range 3 {
+		if code := entraRequest(t, ns, "acme", entraToken, http.MethodGet, fmt.Sprintf("/Users?count=%d", i+1), ""); code != http.StatusOK {
+			t.Fatalf("GET /Users: %d", code)
+		}
+	}
+	for i := range 3 {
+		waitFor(fmt.Sprintf(`Users?count=%d"`, i+1), 1)
+	}
 	cancel()
-	r = <-done
-	if r.code != ExitOK || strings.Count(r.out, "PATCH") != 1 || strings.Count(r.out, "POST") != 1 {
-		t.Fatalf("--follow prints each entry once:\n%s", r)
+	if code := <-done; code != ExitOK {
+		t.Fatalf("--follow exit %d:\n%s", code, out.String())
 	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	if last := log.sinces[len(log.sinces)-1]; last != "3" {
-		t.Fatalf("--follow continues from next: asked since %q", last)
+	for _, want := range []string{`"method":"POST"`, `Users?count=1"`, `Users?count=2"`, `Users?count=3"`} {
+		if n := strings.Count(out.String(), want); n != 1 {
+			t.Errorf("--follow printed %s %d times, want once:\n%s", want, n, out.String())
+		}
 	}
+}
+
+// syncBuffer is a Buffer the plugin writes to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runPlugin runs the plugin with its standard output and error in out, for
+// commands that keep running (--follow).
+func runPlugin(ctx context.Context, out io.Writer, args ...string) int {
+	return Main(ctx, append(args, "--kubeconfig="+kubeconfig), Options{
+		Streams:      genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: out},
+		Now:          testNow,
+		PollInterval: 100 * time.Millisecond,
+	})
 }

@@ -24,7 +24,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"test-connection", "acme", "--url", "ftp://x"}, "is not an http(s) URL"},
 		{[]string{"test-connection", "acme", "--host-header", "h"}, "--host-header needs --url"},
 		{[]string{"users", "acme", "--chunk-size", "5000"}, "--chunk-size must be between 1 and 1000"},
-		{[]string{"activity", "acme", "--token-from", "t"}, "activity reads with a Secret's token"},
+		{[]string{"activity", "acme", "--since", "-1h"}, "--since must be positive"},
 		{[]string{"status", "--no-such-flag"}, "unknown flag: --no-such-flag"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 	} {

@@ -12,9 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,18 +28,27 @@ type tenantReport struct {
 	Message       string `json:"message,omitempty"`
 	ReadyReplicas int32  `json:"readyReplicas"`
 	ActiveTokens  int32  `json:"activeTokens"`
-	// Provisioning counts and times: filled when the operator reports them
-	// in the tenant's status (older operators do not).
+	// Provisioning counts and times, as the tenant's server last reported
+	// them to the operator; absent until the first report.
 	Users           *int64             `json:"users,omitempty"`
 	ActiveUsers     *int64             `json:"activeUsers,omitempty"`
 	InactiveUsers   *int64             `json:"inactiveUsers,omitempty"`
 	Groups          *int64             `json:"groups,omitempty"`
 	LastSync        *time.Time         `json:"lastSync,omitempty"`
 	LastWrite       *time.Time         `json:"lastWrite,omitempty"`
-	LastClientError map[string]any     `json:"lastClientError,omitempty"`
+	LastClientError *clientErrorReport `json:"lastClientError,omitempty"`
+	StatusReported  *time.Time         `json:"statusReported,omitempty"`
+	Storage         string             `json:"storage,omitempty"`
 	Conditions      []metav1.Condition `json:"conditions,omitempty"`
 	Tokens          []tokenReport      `json:"tokens"`
 	Webhooks        []webhookReport    `json:"webhooks,omitempty"`
+}
+
+type clientErrorReport struct {
+	Status   int32     `json:"status"`
+	ScimType string    `json:"scimType,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	Time     time.Time `json:"time"`
 }
 
 type tokenReport struct {
@@ -61,6 +67,9 @@ type tokenReport struct {
 	PreviousFingerprint string     `json:"previousFingerprint,omitempty"`
 	PreviousValidUntil  *time.Time `json:"previousValidUntil,omitempty"`
 	PreviousLastUsed    *time.Time `json:"previousLastUsed,omitempty"`
+	// Switched is "yes" once the client uses the current token after a
+	// rotation, "no" while it still sends the previous one.
+	Switched string `json:"switched,omitempty"`
 }
 
 type webhookReport struct {
@@ -88,9 +97,12 @@ func newStatusCommand(o Options, k *kube) *cobra.Command {
 		Use:   "status [tenant]",
 		Short: "Show tenants: URL, readiness, counts, last sync, tokens and webhooks",
 		Long: `Without a tenant, one line per ScimTenant of the namespace (-A: every namespace).
-With a tenant, its details: Tenant URL, readiness and why, provisioning counts and
-last sync (when the operator reports them), its tokens with fingerprints,
-revision, next rotation and last use, and its webhooks with their lag.`,
+With a tenant, its details: Tenant URL, readiness and why, users (active and
+inactive) and groups, last sync and last write, the last client error (4xx)
+and the Syncing, AttributesDropped and InsecureTenantURL conditions, as the
+tenant's server last reported them; its tokens with fingerprints, revision,
+next rotation, last use and whether the client switched to the rotated token
+(SWITCHED); and its webhooks with their lag.`,
 		Example: `  kubectl scim status
   kubectl scim status acme -n default
   kubectl scim status -A -o wide`,
@@ -111,12 +123,6 @@ revision, next rotation and last use, and its webhooks with their lag.`,
 	return cmd
 }
 
-var (
-	tenantGVK  = scimv1alpha1.GroupVersion.WithKind("ScimTenant")
-	tokenGVK   = scimv1alpha1.GroupVersion.WithKind("ScimToken")
-	webhookGVK = scimv1alpha1.GroupVersion.WithKind("ScimWebhook")
-)
-
 func (so *statusOptions) run(ctx context.Context, args []string) error {
 	c, err := so.k.connect()
 	if err != nil {
@@ -126,43 +132,32 @@ func (so *statusOptions) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Unstructured, so that status fields newer than this plugin's API
-	// types (counts, last sync, last use) are read when the operator has them.
-	var tenants []unstructured.Unstructured
+	var tenants []scimv1alpha1.ScimTenant
 	if len(args) == 1 {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(tenantGVK)
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: args[0]}, u); err != nil {
+		t := &scimv1alpha1.ScimTenant{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: args[0]}, t); err != nil {
 			return notFoundHint(err, "ScimTenant", ns, args[0])
 		}
-		tenants = append(tenants, *u)
+		tenants = append(tenants, *t)
 	} else {
-		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(tenantGVK.GroupVersion().WithKind("ScimTenantList"))
-		var opts []client.ListOption
-		if !so.allNamespaces {
-			opts = append(opts, client.InNamespace(ns))
-		}
-		if err := c.List(ctx, list, opts...); err != nil {
+		var list scimv1alpha1.ScimTenantList
+		if err := c.List(ctx, &list, so.listOptions(ns)...); err != nil {
 			return notFoundHint(err, "ScimTenant", ns, "*")
 		}
 		tenants = list.Items
 	}
-	tokens, err := listUnstructured(ctx, c, tokenGVK, ns, so.allNamespaces)
-	if err != nil {
-		return err
+	var tokens scimv1alpha1.ScimTokenList
+	if err := c.List(ctx, &tokens, so.listOptions(ns)...); err != nil {
+		return fmt.Errorf("listing ScimTokens: %w", err)
 	}
-	webhooks, err := listUnstructured(ctx, c, webhookGVK, ns, so.allNamespaces)
-	if err != nil && !meta.IsNoMatchError(err) {
-		return err
+	// A cluster whose CRDs predate ScimWebhook has none to show.
+	var webhooks scimv1alpha1.ScimWebhookList
+	if err := c.List(ctx, &webhooks, so.listOptions(ns)...); err != nil && !meta.IsNoMatchError(err) {
+		return fmt.Errorf("listing ScimWebhooks: %w", err)
 	}
 	reports := make([]tenantReport, 0, len(tenants))
 	for i := range tenants {
-		r, err := buildTenantReport(&tenants[i], tokens, webhooks)
-		if err != nil {
-			return err
-		}
-		reports = append(reports, r)
+		reports = append(reports, buildTenantReport(&tenants[i], tokens.Items, webhooks.Items))
 	}
 	slices.SortFunc(reports, func(a, b tenantReport) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
@@ -190,92 +185,90 @@ func (so *statusOptions) run(ctx context.Context, args []string) error {
 	return nil
 }
 
-func listUnstructured(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, ns string, all bool) ([]unstructured.Unstructured, error) {
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	var opts []client.ListOption
-	if !all {
-		opts = append(opts, client.InNamespace(ns))
+func (so *statusOptions) listOptions(ns string) []client.ListOption {
+	if so.allNamespaces {
+		return nil
 	}
-	if err := c.List(ctx, list, opts...); err != nil {
-		if meta.IsNoMatchError(err) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("listing %ss: %w", gvk.Kind, err)
-	}
-	return list.Items, nil
+	return []client.ListOption{client.InNamespace(ns)}
 }
 
-func buildTenantReport(u *unstructured.Unstructured, tokens, webhooks []unstructured.Unstructured) (tenantReport, error) {
-	var t scimv1alpha1.ScimTenant
-	if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &t); err != nil {
-		return tenantReport{}, fmt.Errorf("decoding ScimTenant %s/%s: %w", u.GetNamespace(), u.GetName(), err)
-	}
+func buildTenantReport(t *scimv1alpha1.ScimTenant, tokens []scimv1alpha1.ScimToken, webhooks []scimv1alpha1.ScimWebhook) tenantReport {
+	st := &t.Status
 	r := tenantReport{
-		Namespace: t.Namespace, Name: t.Name, URL: t.Status.TenantURL,
-		ReadyReplicas: t.Status.ReadyReplicas, ActiveTokens: t.Status.ActiveTokens,
-		Conditions: t.Status.Conditions, Tokens: []tokenReport{},
+		Namespace: t.Namespace, Name: t.Name, URL: st.TenantURL,
+		ReadyReplicas: st.ReadyReplicas, ActiveTokens: st.ActiveTokens, Storage: st.Storage,
+		Groups: st.Groups, LastSync: timeOf(st.LastRequestTime), LastWrite: timeOf(st.LastWriteTime),
+		StatusReported: timeOf(st.StatusReportedTime),
+		Conditions:     st.Conditions, Tokens: []tokenReport{},
 	}
-	r.Ready, r.Reason, r.Message = readyOf(t.Status.Conditions)
-	st, _, _ := unstructured.NestedMap(u.Object, "status")
-	r.Users = firstInt(st, "users.total", "users", "userCount", "counts.users")
-	r.ActiveUsers = firstInt(st, "users.active", "activeUsers", "counts.activeUsers")
-	r.InactiveUsers = firstInt(st, "users.inactive", "inactiveUsers", "counts.inactiveUsers")
-	r.Groups = firstInt(st, "groups.total", "groups", "groupCount", "counts.groups")
-	r.LastSync = firstTime(st, "lastSyncTime", "lastSync", "lastRequestTime", "lastRequestAt", "lastActivityTime")
-	r.LastWrite = firstTime(st, "lastWriteTime", "lastWriteAt", "lastSuccessfulWriteTime", "lastSuccessfulWriteAt")
-	r.LastClientError = firstMap(st, "lastClientError", "lastError")
-
+	r.Ready, r.Reason, r.Message = readyOf(st.Conditions)
+	if u := st.Users; u != nil {
+		r.Users, r.ActiveUsers, r.InactiveUsers = &u.Total, &u.Active, &u.Inactive
+	}
+	if e := st.LastClientError; e != nil {
+		r.LastClientError = &clientErrorReport{Status: e.Status, ScimType: e.ScimType, Detail: e.Detail, Time: e.Time.UTC()}
+	}
 	for i := range tokens {
-		if tokens[i].GetNamespace() != t.Namespace {
-			continue
+		tok := &tokens[i]
+		if tok.Namespace == t.Namespace && tok.Spec.TenantRef.Name == t.Name {
+			r.Tokens = append(r.Tokens, buildTokenReport(tok))
 		}
-		var tok scimv1alpha1.ScimToken
-		if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(tokens[i].Object, &tok); err != nil {
-			return tenantReport{}, fmt.Errorf("decoding ScimToken %s/%s: %w", tokens[i].GetNamespace(), tokens[i].GetName(), err)
-		}
-		if tok.Spec.TenantRef.Name != t.Name {
-			continue
-		}
-		tst, _, _ := unstructured.NestedMap(tokens[i].Object, "status")
-		r.Tokens = append(r.Tokens, buildTokenReport(&tok, tst))
 	}
 	slices.SortFunc(r.Tokens, func(a, b tokenReport) int { return strings.Compare(a.Name, b.Name) })
-
 	for i := range webhooks {
 		w := &webhooks[i]
-		ref, _, _ := unstructured.NestedString(w.Object, "spec", "tenantRef", "name")
-		if w.GetNamespace() != t.Namespace || ref != t.Name {
+		if w.Namespace != t.Namespace || w.Spec.TenantRef.Name != t.Name {
 			continue
 		}
-		wr := webhookReport{Name: w.GetName()}
-		wr.URL, _, _ = unstructured.NestedString(w.Object, "spec", "url")
-		wst, _, _ := unstructured.NestedMap(w.Object, "status")
-		wr.Ready, wr.Reason, _ = readyOf(conditionsOf(wst))
-		wr.Lag = lagOf(wst)
-		wr.State, _, _ = unstructured.NestedString(wst, "state")
-		wr.LastDelivered = firstTime(wst, "lastDeliveredAt")
+		wr := webhookReport{Name: w.Name, URL: w.Spec.URL, State: w.Status.State, LastDelivered: timeOf(w.Status.LastDeliveredAt)}
+		wr.Ready, wr.Reason, _ = readyOf(w.Status.Conditions)
+		if w.Status.State != "" { // lag is meaningful once the server reported
+			wr.Lag = events(w.Status.Lag)
+		}
 		r.Webhooks = append(r.Webhooks, wr)
 	}
 	slices.SortFunc(r.Webhooks, func(a, b webhookReport) int { return strings.Compare(a.Name, b.Name) })
-	return r, nil
+	return r
 }
 
-func buildTokenReport(tok *scimv1alpha1.ScimToken, st map[string]any) tokenReport {
+func buildTokenReport(tok *scimv1alpha1.ScimToken) tokenReport {
+	st := &tok.Status
 	r := tokenReport{
 		Name: tok.Name, Secret: tokenSecretName(tok), Revoked: tok.Spec.Revoked,
-		Fingerprint: tok.Status.Fingerprint, Revision: tok.Status.Revision,
-		IssuedAt: timeOf(tok.Status.IssuedAt), NextRotationAt: timeOf(tok.Status.NextRotationAt),
-		ExpiresAt: timeOf(tok.Status.ExpiresAt), PreviousFingerprint: tok.Status.PreviousFingerprint,
-		PreviousValidUntil: timeOf(tok.Status.PreviousValidUntil),
+		Fingerprint: st.Fingerprint, Revision: st.Revision,
+		IssuedAt: timeOf(st.IssuedAt), NextRotationAt: timeOf(st.NextRotationAt),
+		ExpiresAt: timeOf(st.ExpiresAt), PreviousFingerprint: st.PreviousFingerprint,
+		PreviousValidUntil: timeOf(st.PreviousValidUntil), PreviousLastUsed: timeOf(st.PreviousLastUsedTime),
 	}
 	for _, s := range tok.Spec.Scopes {
 		r.Scopes = append(r.Scopes, string(s))
 	}
-	r.Ready, r.Reason, _ = readyOf(tok.Status.Conditions)
-	r.LastUsed = firstTime(st, "lastUsedAt", "lastUsed", "lastUsedTime", "current.lastUsedAt")
-	r.PreviousLastUsed = firstTime(st, "previousLastUsedAt", "previousLastUsed", "previousLastUsedTime", "previous.lastUsedAt")
+	r.Ready, r.Reason, _ = readyOf(st.Conditions)
+	// lastUsedTime describes the current token only when it was recorded
+	// for the current revision; otherwise the client still sends the old one.
+	if st.LastUsedTime != nil && st.LastUsedRevision == st.Revision {
+		r.LastUsed = timeOf(st.LastUsedTime)
+	}
+	r.Switched = switched(st)
 	return r
+}
+
+// switched says whether the client moved to the current token after the
+// last rotation: "yes" once the current token was used after the previous
+// one last was, "no" while only the previous one is used, "" when there is
+// no previous token to switch from or nothing was used yet.
+func switched(st *scimv1alpha1.ScimTokenStatus) string {
+	if st.Revision < 2 || st.PreviousFingerprint == "" {
+		return ""
+	}
+	cur := st.LastUsedTime != nil && st.LastUsedRevision == st.Revision
+	switch {
+	case cur && (st.PreviousLastUsedTime == nil || !st.LastUsedTime.Before(st.PreviousLastUsedTime)):
+		return "yes"
+	case st.PreviousLastUsedTime != nil:
+		return "no"
+	}
+	return ""
 }
 
 func timeOf(t *metav1.Time) *time.Time {
@@ -294,90 +287,11 @@ func readyOf(conds []metav1.Condition) (status, reason, message string) {
 	return string(c.Status), c.Reason, c.Message
 }
 
-func conditionsOf(st map[string]any) []metav1.Condition {
-	raw, ok, _ := unstructured.NestedSlice(st, "conditions")
-	if !ok {
-		return nil
+func events(n int64) string {
+	if n == 1 {
+		return "1 event"
 	}
-	var out []metav1.Condition
-	for _, c := range raw {
-		m, ok := c.(map[string]any)
-		if !ok {
-			continue
-		}
-		var cond metav1.Condition
-		if k8sruntime.DefaultUnstructuredConverter.FromUnstructured(m, &cond) == nil {
-			out = append(out, cond)
-		}
-	}
-	return out
-}
-
-// lagOf reads a webhook's delivery lag in whichever form its status gives.
-func lagOf(st map[string]any) string {
-	if v, ok := nested(st, "lag").(string); ok {
-		return v
-	}
-	if n := firstInt(st, "lag"); n != nil {
-		if *n == 1 {
-			return "1 event"
-		}
-		return fmt.Sprintf("%d events", *n)
-	}
-	return ""
-}
-
-// nested walks a dotted path through JSON maps.
-func nested(m map[string]any, path string) any {
-	var cur any = m
-	for _, seg := range strings.Split(path, ".") {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = mm[seg]
-	}
-	return cur
-}
-
-func firstInt(m map[string]any, paths ...string) *int64 {
-	for _, p := range paths {
-		switch v := nested(m, p).(type) {
-		case int64:
-			return &v
-		case float64:
-			n := int64(v)
-			return &n
-		case int32:
-			n := int64(v)
-			return &n
-		case int:
-			n := int64(v)
-			return &n
-		}
-	}
-	return nil
-}
-
-func firstTime(m map[string]any, paths ...string) *time.Time {
-	for _, p := range paths {
-		if s, ok := nested(m, p).(string); ok {
-			if t, err := time.Parse(time.RFC3339, s); err == nil {
-				t = t.UTC()
-				return &t
-			}
-		}
-	}
-	return nil
-}
-
-func firstMap(m map[string]any, paths ...string) map[string]any {
-	for _, p := range paths {
-		if v, ok := nested(m, p).(map[string]any); ok && len(v) > 0 {
-			return v
-		}
-	}
-	return nil
+	return fmt.Sprintf("%d events", n)
 }
 
 // ago is "5m ago", "in 89d", or "-" for no time.
@@ -408,7 +322,7 @@ func dash(s string) string {
 func printTenantTable(w io.Writer, rs []tenantReport, withNS, wide bool, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	defer tw.Flush()
-	hdr := []string{"NAME", "URL", "READY", "REASON", "TOKENS", "USERS", "GROUPS", "LAST SYNC"}
+	hdr := []string{"NAME", "URL", "READY", "REASON", "TOKENS", "USERS", "GROUPS", "LAST SYNC", "SYNCING"}
 	if withNS {
 		hdr = append([]string{"NAMESPACE"}, hdr...)
 	}
@@ -418,7 +332,7 @@ func printTenantTable(w io.Writer, rs []tenantReport, withNS, wide bool, now tim
 	fmt.Fprintln(tw, strings.Join(hdr, "\t"))
 	for _, r := range rs {
 		row := []string{r.Name, dash(r.URL), r.Ready, r.Reason, fmt.Sprint(r.ActiveTokens),
-			intOr(r.Users, "-"), intOr(r.Groups, "-"), ago(r.LastSync, now)}
+			intOr(r.Users, "-"), intOr(r.Groups, "-"), ago(r.LastSync, now), conditionStatus(r.Conditions, scimv1alpha1.ConditionSyncing)}
 		if withNS {
 			row = append([]string{r.Namespace}, row...)
 		}
@@ -439,6 +353,9 @@ func printTenantDetail(w io.Writer, r *tenantReport, now time.Time, wide bool) {
 	}
 	line("Ready", ready)
 	line("Replicas", fmt.Sprintf("%d ready", r.ReadyReplicas))
+	if r.Storage != "" {
+		line("Storage", r.Storage)
+	}
 	if r.Users != nil || r.ActiveUsers != nil {
 		users := intOr(r.Users, "?")
 		if r.ActiveUsers != nil || r.InactiveUsers != nil {
@@ -446,26 +363,26 @@ func printTenantDetail(w io.Writer, r *tenantReport, now time.Time, wide bool) {
 		}
 		line("Users", users)
 	} else {
-		line("Users", "- (this operator version does not report counts)")
+		line("Users", "- (the server has not reported yet)")
 	}
-	if r.Groups != nil {
-		line("Groups", intOr(r.Groups, "-"))
-	}
+	line("Groups", intOr(r.Groups, "-"))
 	if r.LastSync != nil {
 		line("Last sync", fmt.Sprintf("%s (%s)", ago(r.LastSync, now), r.LastSync.Format(time.RFC3339)))
+	} else {
+		line("Last sync", "- (no request with a ScimToken yet)")
 	}
 	if r.LastWrite != nil {
 		line("Last write", fmt.Sprintf("%s (%s)", ago(r.LastWrite, now), r.LastWrite.Format(time.RFC3339)))
 	}
 	if r.LastClientError != nil {
 		e := r.LastClientError
-		line("Last error", strings.TrimSpace(fmt.Sprintf("%v %v %v (%v)", valueOr(e["status"]), valueOr(e["scimType"]), valueOr(e["detail"]), valueOr(e["time"]))))
+		line("Last error", fmt.Sprintf("%s (%s)", strings.Join(slices.DeleteFunc([]string{fmt.Sprint(e.Status), e.ScimType, e.Detail}, func(s string) bool { return s == "" }), " "), ago(&e.Time, now)))
 	}
 	for _, c := range r.Conditions {
 		// Ready is shown above; the others only when they say something
 		// is going on (Degraded, Progressing True), Syncing always, or all
 		// with -o wide.
-		if c.Type == scimv1alpha1.ConditionReady || (!wide && c.Status != metav1.ConditionTrue && c.Type != "Syncing") {
+		if c.Type == scimv1alpha1.ConditionReady || (!wide && c.Status != metav1.ConditionTrue && c.Type != scimv1alpha1.ConditionSyncing) {
 			continue
 		}
 		line(c.Type, fmt.Sprintf("%s (%s): %s", c.Status, c.Reason, c.Message))
@@ -477,7 +394,7 @@ func printTenantDetail(w io.Writer, r *tenantReport, now time.Time, wide bool) {
 	} else {
 		fmt.Fprintln(w, "Tokens:")
 		tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-		hdr := "  NAME\tREADY\tFINGERPRINT\tREVISION\tISSUED\tNEXT ROTATION\tEXPIRES\tLAST USED\tPREVIOUS"
+		hdr := "  NAME\tREADY\tFINGERPRINT\tREVISION\tISSUED\tNEXT ROTATION\tEXPIRES\tLAST USED\tSWITCHED\tPREVIOUS"
 		if wide {
 			hdr += "\tSECRET\tSCOPES"
 		}
@@ -494,8 +411,8 @@ func printTenantDetail(w io.Writer, r *tenantReport, now time.Time, wide bool) {
 					prev += ", used " + ago(t.PreviousLastUsed, now)
 				}
 			}
-			row := fmt.Sprintf("  %s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s", t.Name, ready, dash(t.Fingerprint), t.Revision,
-				ago(t.IssuedAt, now), ago(t.NextRotationAt, now), ago(t.ExpiresAt, now), ago(t.LastUsed, now), prev)
+			row := fmt.Sprintf("  %s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s", t.Name, ready, dash(t.Fingerprint), t.Revision,
+				ago(t.IssuedAt, now), ago(t.NextRotationAt, now), ago(t.ExpiresAt, now), ago(t.LastUsed, now), dash(t.Switched), prev)
 			if wide {
 				row += fmt.Sprintf("\t%s\t%s", t.Secret, strings.Join(t.Scopes, ","))
 			}
@@ -518,9 +435,10 @@ func printTenantDetail(w io.Writer, r *tenantReport, now time.Time, wide bool) {
 	}
 }
 
-func valueOr(v any) string {
-	if v == nil {
-		return ""
+// conditionStatus is a condition's status for a table column, "-" when absent.
+func conditionStatus(conds []metav1.Condition, typ string) string {
+	if c := meta.FindStatusCondition(conds, typ); c != nil {
+		return string(c.Status)
 	}
-	return fmt.Sprint(v)
+	return "-"
 }

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -97,80 +98,87 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// TestTenantReportReadsNewerStatus decodes status fields this plugin's API
-// types do not have yet (provisioning counts, last sync and error, last use
-// of tokens, webhooks with their lag), as an operator that reports them
-// writes them. A narrow unit test: the test API server would prune fields
-// its CRDs do not declare.
-func TestTenantReportReadsNewerStatus(t *testing.T) {
-	obj := func(s string) unstructured.Unstructured {
-		var m map[string]any
-		if err := yaml.Unmarshal([]byte(s), &m); err != nil {
-			t.Fatal(err)
+// TestStatusShowsReportedProvisioning writes the provisioning fields to the
+// status subresources, as the operator does from the servers' reports, and
+// reads them back through the plugin.
+func TestStatusShowsReportedProvisioning(t *testing.T) {
+	ns := namespace(t)
+	tenantWithToken(t, ns, "acme")
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	groups := int64(3)
+	// The operator keeps reporting the server's own numbers: retry until
+	// ours are the last written (the local server has none of these users).
+	eventually(t, time.Minute, func() error {
+		tenant := &scimv1alpha1.ScimTenant{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "acme"}, tenant); err != nil {
+			return err
 		}
-		return unstructured.Unstructured{Object: m}
-	}
-	tenant := obj(`
-apiVersion: scim.operator.dev/v1alpha1
-kind: ScimTenant
-metadata: {name: acme, namespace: ns}
-status:
-  tenantURL: https://scim.example.com/acme/scim/v2?aadOptscim062020
-  activeTokens: 1
-  users: {total: 12, active: 10, inactive: 2}
-  groups: {total: 3}
-  lastSyncTime: "2026-11-27T10:00:00Z"
-  lastClientError: {status: 400, scimType: invalidValue, detail: "emails required", time: "2026-11-27T09:00:00Z"}
-  conditions:
-  - {type: Ready, status: "True", reason: Available, message: ok, lastTransitionTime: "2026-11-27T08:00:00Z"}
-  - {type: Syncing, status: "False", reason: NoRequests, message: "no request for 80m", lastTransitionTime: "2026-11-27T08:00:00Z"}
-`)
-	token := obj(`
-apiVersion: scim.operator.dev/v1alpha1
-kind: ScimToken
-metadata: {name: acme-entra, namespace: ns}
-spec: {tenantRef: {name: acme}}
-status:
-  revision: 2
-  fingerprint: abcdef012345
-  previousFingerprint: 0123456789ab
-  previousValidUntil: "2026-11-28T10:00:00Z"
-  lastUsedAt: "2026-11-27T10:00:00Z"
-  previousLastUsedAt: "2026-11-27T09:30:00Z"
-`)
-	webhook := obj(`
-apiVersion: scim.operator.dev/v1alpha1
-kind: ScimWebhook
-metadata: {name: app, namespace: ns}
-spec: {tenantRef: {name: acme}, url: "https://app.example.com/hooks"}
-status:
-  state: delivering
-  lag: 42
-  lastDeliveredAt: "2026-11-27T10:01:00Z"
-  conditions:
-  - {type: Ready, status: "True", reason: Delivering, message: ok, lastTransitionTime: "2026-11-27T08:00:00Z"}
-`)
-	r, err := buildTenantReport(&tenant, []unstructured.Unstructured{token}, []unstructured.Unstructured{webhook})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *r.Users != 12 || *r.ActiveUsers != 10 || *r.InactiveUsers != 2 || *r.Groups != 3 || r.LastSync == nil || r.LastClientError["scimType"] != "invalidValue" {
-		t.Fatalf("tenant counts and times: %+v", r)
-	}
-	if tr := r.Tokens[0]; tr.Revision != 2 || tr.LastUsed == nil || tr.PreviousLastUsed == nil || tr.Secret != "acme-entra" {
-		t.Fatalf("token: %+v", tr)
-	}
-	if w := r.Webhooks[0]; w.Lag != "42 events" || w.State != "delivering" || w.Ready != "True" || w.URL != "https://app.example.com/hooks" {
-		t.Fatalf("webhook: %+v", w)
-	}
+		tenant.Status.Users = &scimv1alpha1.UserCounts{Total: 12, Active: 10, Inactive: 2}
+		tenant.Status.Groups = &groups
+		tenant.Status.LastRequestTime = &metav1.Time{Time: now.Add(-20 * time.Minute)}
+		tenant.Status.LastClientError = &scimv1alpha1.ClientError{Status: 400, ScimType: "invalidValue", Detail: "emails required", Time: metav1.Time{Time: now.Add(-time.Hour)}}
+		meta.SetStatusCondition(&tenant.Status.Conditions, metav1.Condition{Type: scimv1alpha1.ConditionSyncing, Status: metav1.ConditionFalse, Reason: "NoRequests", Message: "no request for 20m"})
+		if err := k8s.Status().Update(ctx, tenant); err != nil {
+			return err
+		}
+		tok := &scimv1alpha1.ScimToken{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "acme-entra"}, tok); err != nil {
+			return err
+		}
+		tok.Status.Revision = 2
+		tok.Status.PreviousFingerprint = "0123456789ab"
+		tok.Status.PreviousValidUntil = &metav1.Time{Time: now.Add(24 * time.Hour)}
+		tok.Status.LastUsedTime = &metav1.Time{Time: now.Add(-5 * time.Minute)}
+		tok.Status.LastUsedRevision = 2
+		tok.Status.PreviousLastUsedTime = &metav1.Time{Time: now.Add(-50 * time.Minute)}
+		if err := k8s.Status().Update(ctx, tok); err != nil {
+			return err
+		}
+		r := kubectlScim(t, "status", "acme", "-n", ns, "-o", "json")
+		var rep tenantReport
+		if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
+			return errorf("-o json: %v\n%s", err, r)
+		}
+		if rep.Users == nil || *rep.Users != 12 || rep.Tokens[0].Switched != "yes" {
+			return errorf("not our status yet: %+v", rep)
+		}
+		return nil
+	})
 
-	var b strings.Builder
-	printTenantDetail(&b, &r, time.Date(2026, 11, 27, 10, 20, 0, 0, time.UTC), false)
+	r := kubectlScim(t, "status", "acme", "-n", ns)
 	for _, want := range []string{"Users:         12 (10 active, 2 inactive)", "Groups:        3", "Last sync:     20m ago",
-		"Last error:    400 invalidValue emails required", "Syncing:       False (NoRequests): no request for 80m",
-		"abcdef012345", "0123456789ab valid until in 23h, used 50m ago", "Webhooks:", "42 events", "19m ago"} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("detail lacks %q:\n%s", want, b.String())
+		"Last error:    400 invalidValue emails required (60m ago)", "Syncing:       False (NoRequests): no request for 20m",
+		"SWITCHED", "0123456789ab valid until in 23h, used 50m ago"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("status acme lacks %q:\n%s", want, r)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^  acme-entra\s.*\s5m ago\s+yes\s`).MatchString(r.out) {
+		t.Errorf("token line lacks last use and switch:\n%s", r)
+	}
+	r = kubectlScim(t, "status", "-n", ns)
+	if f := strings.Fields(strings.Split(r.out, "\n")[1]); len(f) < 10 || f[5] != "12" || f[6] != "3" || f[7] != "20m" || f[9] != "False" {
+		t.Fatalf("table line: %q\n%s", f, r)
+	}
+}
+
+func TestSwitched(t *testing.T) {
+	at := func(m int) *metav1.Time { return &metav1.Time{Time: time.Date(2026, 11, 27, 10, m, 0, 0, time.UTC)} }
+	for _, c := range []struct {
+		name string
+		st   scimv1alpha1.ScimTokenStatus
+		want string
+	}{
+		{"never rotated", scimv1alpha1.ScimTokenStatus{Revision: 1, LastUsedTime: at(1), LastUsedRevision: 1}, ""},
+		{"rotated, nothing used", scimv1alpha1.ScimTokenStatus{Revision: 2, PreviousFingerprint: "p"}, ""},
+		{"still the previous token", scimv1alpha1.ScimTokenStatus{Revision: 2, PreviousFingerprint: "p", PreviousLastUsedTime: at(5)}, "no"},
+		{"current used before previous", scimv1alpha1.ScimTokenStatus{Revision: 2, PreviousFingerprint: "p", LastUsedTime: at(1), LastUsedRevision: 2, PreviousLastUsedTime: at(5)}, "no"},
+		{"switched", scimv1alpha1.ScimTokenStatus{Revision: 2, PreviousFingerprint: "p", LastUsedTime: at(6), LastUsedRevision: 2, PreviousLastUsedTime: at(5)}, "yes"},
+		{"use of an older revision", scimv1alpha1.ScimTokenStatus{Revision: 3, PreviousFingerprint: "p", LastUsedTime: at(6), LastUsedRevision: 2}, ""},
+	} {
+		if got := switched(&c.st); got != c.want {
+			t.Errorf("%s: switched = %q, want %q", c.name, got, c.want)
 		}
 	}
 }

@@ -177,10 +177,15 @@ func printUsers(w io.Writer, users []map[string]any, wide bool) {
 		}
 		row := fmt.Sprintf("%s\t%s\t%s\t%s", dash(str(u["userName"])), active, dash(str(u["displayName"])), dash(str(u["externalId"])))
 		if wide {
-			row += fmt.Sprintf("\t%s\t%s\t%s", dash(str(u["id"])), dash(primaryEmail(u)), dash(str(nested(u, "meta.lastModified"))))
+			row += fmt.Sprintf("\t%s\t%s\t%s", dash(str(u["id"])), dash(primaryEmail(u)), dash(lastModified(u)))
 		}
 		fmt.Fprintln(tw, row)
 	}
+}
+
+func lastModified(u map[string]any) string {
+	m, _ := u["meta"].(map[string]any)
+	return str(m["lastModified"])
 }
 
 func str(v any) string {
