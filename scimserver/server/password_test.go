@@ -11,34 +11,63 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx": the raw PostgreSQL rows
+
 	"github.com/scim-operator/scim-operator/scimserver/store"
+	"github.com/scim-operator/scim-operator/scimserver/store/pgtest"
 )
 
-// rawDoc reads a resource's stored document straight from the database
-// file, past the store: what a backup or anyone with the file would see.
-func (e *env) rawDoc(t *testing.T, kind, id string) string {
+// rawStore is a server's database read past the store, as a backup or
+// anyone with the database would see it.
+type rawStore struct {
+	db     *sql.DB
+	prefix string // the tables' schema, "" for SQLite
+	file   string // the SQLite file, "" for PostgreSQL
+}
+
+// passwordBackends are the stores a password must never reach: a fresh
+// server on each, with a raw connection to its database.
+var passwordBackends = []struct {
+	name  string
+	start func(t *testing.T) (*env, *rawStore)
+}{
+	{"sqlite", func(t *testing.T) (*env, *rawStore) {
+		e := newEnv(t)
+		db, err := sql.Open("sqlite", "file:"+e.dbPath+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return e, &rawStore{db: db, file: e.dbPath}
+	}},
+	{"postgres", func(t *testing.T) (*env, *rawStore) {
+		pgtest.URL(t) // skips without a test server
+		url, schema := pgtest.Schema(t)
+		e := newEnv(t, withPostgres(t, url, schema))
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return e, &rawStore{db: db, prefix: `"` + schema + `".`}
+	}},
+}
+
+// doc reads a resource's stored document.
+func (s *rawStore) doc(t *testing.T, kind, id string) string {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+e.dbPath+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	var doc string
-	if err := db.QueryRow(`SELECT doc FROM resources WHERE kind = ? AND id = ?`, kind, id).Scan(&doc); err != nil {
-		t.Fatalf("reading %s %s from %s: %v", kind, id, e.dbPath, err)
+	q := `SELECT doc FROM ` + s.prefix + `resources WHERE kind = $1 AND id = $2`
+	if err := s.db.QueryRow(q, kind, id).Scan(&doc); err != nil {
+		t.Fatalf("reading %s %s: %v", kind, id, err)
 	}
 	return doc
 }
 
-// rawEvents reads every column of every change-log row as text.
-func (e *env) rawEvents(t *testing.T) string {
+// events reads every column of every change-log row as text.
+func (s *rawStore) events(t *testing.T) string {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+e.dbPath+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT * FROM events`)
+	rows, err := s.db.Query(`SELECT * FROM ` + s.prefix + `events`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +87,10 @@ func (e *env) rawEvents(t *testing.T) string {
 			t.Fatal(err)
 		}
 		for _, v := range vals {
-			fmt.Fprintf(&out, "%s\t", v)
+			if b, ok := v.([]byte); ok {
+				v = string(b)
+			}
+			fmt.Fprintf(&out, "%v\t", v)
 		}
 		out.WriteString("\n")
 	}
@@ -68,11 +100,14 @@ func (e *env) rawEvents(t *testing.T) string {
 	return out.String()
 }
 
-// fileHolds reports whether secret is anywhere in the database's files
-// (the database, its write-ahead log), free pages included.
-func (e *env) fileHolds(t *testing.T, secret string) bool {
+// fileHolds reports whether secret is anywhere in the SQLite database's
+// files (the database, its write-ahead log), free pages included.
+func (s *rawStore) fileHolds(t *testing.T, secret string) bool {
 	t.Helper()
-	for _, p := range []string{e.dbPath, e.dbPath + "-wal"} {
+	if s.file == "" {
+		return false
+	}
+	for _, p := range []string{s.file, s.file + "-wal"} {
 		b, err := os.ReadFile(p)
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
@@ -86,7 +121,8 @@ func (e *env) fileHolds(t *testing.T, secret string) bool {
 
 // Every write shape that carries a password (Okta's and OneLogin's
 // "sync password") is accepted and the password stored nowhere: not in the
-// resource row, not in the change log, not in the database's files; a
+// resource row, not in the change log, not in the database's files, on
+// SQLite and PostgreSQL (when a test server is set); a
 // password stored before passwords were discarded goes with the next write.
 func TestPasswordNeverStored(t *testing.T) {
 	const coreUser = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -130,57 +166,59 @@ func TestPasswordNeverStored(t *testing.T) {
 			return e.do(req{method: http.MethodPut, path: "/Users/" + id, body: user("alice@x", "displayName", "Alice")})
 		}, 0},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			var id string
-			if tc.legacy {
-				id = "legacy-alice"
-				res := &store.Resource{Kind: store.User, ID: id, Doc: map[string]any{"userName": "alice@x", "active": true, "password": secret}}
-				if err := e.store.Create(context.Background(), res); err != nil {
-					t.Fatal(err)
+		for _, be := range passwordBackends {
+			t.Run(be.name+"/"+tc.name, func(t *testing.T) {
+				e, raw := be.start(t)
+				var id string
+				if tc.legacy {
+					id = "legacy-alice"
+					res := &store.Resource{Kind: store.User, ID: id, Doc: map[string]any{"userName": "alice@x", "active": true, "password": secret}}
+					if err := e.srv.store.Create(context.Background(), res); err != nil {
+						t.Fatal(err)
+					}
+					if !strings.Contains(raw.doc(t, "User", id), secret) {
+						t.Fatal("the legacy password was not stored: the test proves nothing")
+					}
+				} else {
+					id = e.post("/Users", user("alice@x")).want(t, http.StatusCreated).str(t, "/id")
 				}
-				if !strings.Contains(e.rawDoc(t, "User", id), secret) {
-					t.Fatal("the legacy password was not stored: the test proves nothing")
+				r := tc.write(e, id)
+				if r.status != http.StatusOK && r.status != http.StatusCreated {
+					t.Fatalf("status %d: %s", r.status, r.raw)
 				}
-			} else {
-				id = e.post("/Users", user("alice@x")).want(t, http.StatusCreated).str(t, "/id")
-			}
-			r := tc.write(e, id)
-			if r.status != http.StatusOK && r.status != http.StatusCreated {
-				t.Fatalf("status %d: %s", r.status, r.raw)
-			}
-			if r.status == http.StatusCreated {
-				id = r.str(t, "/id")
-			}
-			if bytes.Contains(r.raw, []byte(secret)) || bytes.Contains(bytes.ToLower(r.raw), []byte(`"password"`)) {
-				t.Fatalf("the answer carries the password: %s", r.raw)
-			}
-			doc := e.rawDoc(t, "User", id)
-			var m map[string]any
-			if err := json.Unmarshal([]byte(doc), &m); err != nil {
-				t.Fatalf("stored doc %q: %v", doc, err)
-			}
-			for k := range m {
-				if strings.Contains(strings.ToLower(k), "password") {
-					t.Fatalf("stored doc has key %q: %s", k, doc)
+				if r.status == http.StatusCreated {
+					id = r.str(t, "/id")
 				}
-			}
-			if strings.Contains(doc, secret) {
-				t.Fatalf("stored doc holds the password: %s", doc)
-			}
-			if ev := e.rawEvents(t); strings.Contains(ev, secret) {
-				t.Fatalf("the change log holds the password:\n%s", ev)
-			}
-			if !tc.legacy && e.fileHolds(t, secret) {
-				t.Fatal("the password is in the database's files")
-			}
-			if got := counterValue(t, e.srv.password.counter.WithLabelValues("User")); got != tc.counted {
-				t.Fatalf("scim_password_discarded_total %v, want %v", got, tc.counted)
-			}
-			if strings.Contains(e.logs.String(), secret) {
-				t.Fatalf("the password reached the log:\n%s", e.logs.String())
-			}
-		})
+				if bytes.Contains(r.raw, []byte(secret)) || bytes.Contains(bytes.ToLower(r.raw), []byte(`"password"`)) {
+					t.Fatalf("the answer carries the password: %s", r.raw)
+				}
+				doc := raw.doc(t, "User", id)
+				var m map[string]any
+				if err := json.Unmarshal([]byte(doc), &m); err != nil {
+					t.Fatalf("stored doc %q: %v", doc, err)
+				}
+				for k := range m {
+					if strings.Contains(strings.ToLower(k), "password") {
+						t.Fatalf("stored doc has key %q: %s", k, doc)
+					}
+				}
+				if strings.Contains(doc, secret) {
+					t.Fatalf("stored doc holds the password: %s", doc)
+				}
+				if ev := raw.events(t); strings.Contains(ev, secret) {
+					t.Fatalf("the change log holds the password:\n%s", ev)
+				}
+				if !tc.legacy && raw.fileHolds(t, secret) {
+					t.Fatal("the password is in the database's files")
+				}
+				if got := counterValue(t, e.srv.password.counter.WithLabelValues("User")); got != tc.counted {
+					t.Fatalf("scim_password_discarded_total %v, want %v", got, tc.counted)
+				}
+				if strings.Contains(e.logs.String(), secret) {
+					t.Fatalf("the password reached the log:\n%s", e.logs.String())
+				}
+			})
+		}
 	}
 }
 
