@@ -71,6 +71,7 @@ type env struct {
 	ts      *httptest.Server
 	srv     *Server
 	store   *store.SQLite
+	dbPath  string // the SQLite file store has open
 	clock   *testClock
 	logs    *syncBuffer
 	keyring *auth.Keyring
@@ -121,7 +122,8 @@ func testKeyring(t testing.TB, now time.Time) *auth.Keyring {
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	clock := &testClock{now: time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)}
-	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "scim.db"), store.WithClock(func() time.Time {
+	dbPath := filepath.Join(t.TempDir(), "scim.db")
+	st, err := store.OpenSQLite(dbPath, store.WithClock(func() time.Time {
 		// Every write a millisecond later, so lastModified moves.
 		clock.Advance(time.Millisecond)
 		return clock.Now()
@@ -150,7 +152,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	ts.Config.ConnState = conns.record
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &env{t: t, ts: ts, srv: srv, store: st, clock: clock, logs: logs, keyring: o.Keyring, token: writeToken, conns: conns}
+	return &env{t: t, ts: ts, srv: srv, store: st, dbPath: dbPath, clock: clock, logs: logs, keyring: o.Keyring, token: writeToken, conns: conns}
 }
 
 // resp is a decoded answer.

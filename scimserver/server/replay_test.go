@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/scim-operator/scim-operator/scimserver/config"
+	"github.com/scim-operator/scim-operator/scimserver/store"
 )
 
 // A replay file (testdata/replay/*.json) is a list of requests exactly as
@@ -152,6 +154,23 @@ func runReplay(t *testing.T, file string, strict bool, opts ...envOption) {
 		checkStep(t, label, st, got, vars)
 	}
 	checkDropped(t, e, rf.Dropped, strict)
+	checkNoStoredPassword(t, e)
+}
+
+// checkNoStoredPassword reads every user as the store holds it (SQLite or
+// PostgreSQL), not as rendered: a replay that sends passwords (Okta's)
+// leaves none stored.
+func checkNoStoredPassword(t *testing.T, e *env) {
+	t.Helper()
+	page, err := e.srv.store.List(context.Background(), store.User, store.Query{Count: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range page.Resources {
+		if _, ok := r.Doc["password"]; ok || bytes.Contains(r.Raw, []byte(`"password"`)) {
+			t.Fatalf("user %s is stored with a password: %v", r.ID, r.Doc)
+		}
+	}
 }
 
 // checkDropped compares the server's status document with the attributes

@@ -94,6 +94,7 @@ type Server struct {
 	extBase  string // from ExternalURL; empty means derive per request
 	required []requiredAttr
 	unknown  *unknownAttrs
+	password *discarded // passwords accepted and never stored
 	activity *activity
 	countsC  countsCache
 	started  time.Time
@@ -169,6 +170,7 @@ func New(o Options) (*Server, error) {
 	s.buckets = newBuckets(s.cfg.RateLimit)
 	s.metrics = newMetrics(s.promReg)
 	s.unknown = newUnknownAttrs(s.promReg, s.log)
+	s.password = newDiscarded(s.promReg, s.log)
 	s.started = s.now()
 	s.activity = newActivity(s.cfg.ActivityEntries(), s.cfg.ActivityRetention())
 	if err := s.promReg.Register(s.keyring); err != nil {
