@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -25,7 +26,8 @@ import (
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 )
 
-// tenantRefIndex indexes ScimTokens by the tenant they belong to.
+// tenantRefIndex indexes ScimTokens and ScimWebhooks by the tenant they
+// belong to (the cache keeps an index of this name for each kind).
 const tenantRefIndex = "spec.tenantRef.name"
 
 // IndexFields registers the cache indexes the reconcilers list by.
@@ -93,14 +95,21 @@ func tenantOfToken(_ context.Context, o client.Object) []reconcile.Request {
 }
 
 func (r *TokenReconciler) tokensOfTenant(ctx context.Context, o client.Object) []reconcile.Request {
-	var list scimv1alpha1.ScimTokenList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{tenantRefIndex: o.GetName()}); err != nil {
+	return requestsOfTenant(ctx, r.Client, &scimv1alpha1.ScimTokenList{}, o)
+}
+
+// requestsOfTenant lists into list the objects of its kind (ScimTokens,
+// ScimWebhooks) that refer to tenant, as reconcile requests; none when the
+// cache cannot list them.
+func requestsOfTenant(ctx context.Context, c client.Reader, list client.ObjectList, tenant client.Object) []reconcile.Request {
+	if err := c.List(ctx, list, client.InNamespace(tenant.GetNamespace()), client.MatchingFields{tenantRefIndex: tenant.GetName()}); err != nil {
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, t := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&t)})
-	}
+	reqs := make([]reconcile.Request, 0, meta.LenList(list))
+	_ = meta.EachListItem(list, func(item runtime.Object) error {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(item.(client.Object))})
+		return nil
+	})
 	return reqs
 }
 

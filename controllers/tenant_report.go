@@ -96,7 +96,7 @@ func (p *TenantStatusPoller) Targets(ctx context.Context) (_ []deliverystatus.Ta
 			continue
 		}
 		var hooks scimv1alpha1.ScimWebhookList
-		if err := p.Client.List(ctx, &hooks, client.InNamespace(t.Namespace), client.MatchingFields{webhookTenantRefIndex: t.Name}); err != nil {
+		if err := p.Client.List(ctx, &hooks, client.InNamespace(t.Namespace), client.MatchingFields{tenantRefIndex: t.Name}); err != nil {
 			return nil, err
 		}
 		out = append(out, deliverystatus.Target{

@@ -51,7 +51,7 @@ func (r *TenantReconciler) webhookObjects(ctx context.Context, t *scimv1alpha1.S
 		return nil, err
 	}
 	var list scimv1alpha1.ScimWebhookList
-	if err := r.Client.List(ctx, &list, client.InNamespace(t.Namespace), client.MatchingFields{webhookTenantRefIndex: t.Name}); err != nil {
+	if err := r.Client.List(ctx, &list, client.InNamespace(t.Namespace), client.MatchingFields{tenantRefIndex: t.Name}); err != nil {
 		return nil, err
 	}
 	hooks := slices.DeleteFunc(list.Items, func(wh scimv1alpha1.ScimWebhook) bool { return !wh.DeletionTimestamp.IsZero() })

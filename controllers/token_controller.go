@@ -59,11 +59,15 @@ func (r *TokenReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	}()
 
 	now := r.Clock.Now()
-	tenant, err := r.tenant(ctx, tok)
-	if err != nil || tenant == nil {
+	tenant, missing, err := referencedTenant(ctx, r.Client, tok.Namespace, tok.Spec.TenantRef.Name)
+	if err != nil {
 		return reconcile.Result{}, err
 	}
-	secret, err := r.secret(ctx, tok)
+	if tenant == nil {
+		setTokenReady(tok, metav1.ConditionFalse, scimv1alpha1.ReasonTenantNotFound, missing)
+		return reconcile.Result{}, nil
+	}
+	secret, err := ownedSecret(ctx, r.Client, r.Reader, client.ObjectKey{Namespace: tok.Namespace, Name: tokenSecretName(tok)}, tok)
 	if err != nil {
 		var conflict *errNotOwned
 		if errors.As(err, &conflict) {
@@ -90,39 +94,6 @@ func (r *TokenReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	r.setReady(tok, tenant, now)
 	recordTokenMetrics(tok)
 	return requeueAt(now, nextTokenDeadline(tok)), nil
-}
-
-// tenant returns the token's tenant, or nil (with Ready=False) if it does not exist yet.
-func (r *TokenReconciler) tenant(ctx context.Context, tok *scimv1alpha1.ScimToken) (*scimv1alpha1.ScimTenant, error) {
-	tenant := &scimv1alpha1.ScimTenant{}
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: tok.Namespace, Name: tok.Spec.TenantRef.Name}, tenant)
-	if apierrors.IsNotFound(err) {
-		setTokenReady(tok, metav1.ConditionFalse, scimv1alpha1.ReasonTenantNotFound,
-			"ScimTenant "+tok.Spec.TenantRef.Name+" does not exist in namespace "+tok.Namespace+": create it, or fix spec.tenantRef")
-		return nil, nil
-	}
-	return tenant, err
-}
-
-// secret reads the token's Secret; an empty one if it does not exist.
-func (r *TokenReconciler) secret(ctx context.Context, tok *scimv1alpha1.ScimToken) (*corev1.Secret, error) {
-	s := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: tok.Namespace, Name: tokenSecretName(tok)}
-	err := r.Client.Get(ctx, key, s)
-	if apierrors.IsNotFound(err) {
-		// Not in the cache: either absent or a Secret the operator does not manage.
-		err = r.Reader.Get(ctx, key, s)
-		if apierrors.IsNotFound(err) {
-			return &corev1.Secret{}, nil
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if s.Labels[LabelManagedBy] != ManagedByValue || !metav1.IsControlledBy(s, tok) {
-		return nil, &errNotOwned{kind: "Secret", name: s.Name}
-	}
-	return s, nil
 }
 
 func secretHash(s *corev1.Secret) string {

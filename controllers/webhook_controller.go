@@ -65,20 +65,19 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req reconcile.Request
 	}()
 
 	now := r.Clock.Now()
-	tenant := &scimv1alpha1.ScimTenant{}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: wh.Namespace, Name: wh.Spec.TenantRef.Name}, tenant); err != nil {
-		if apierrors.IsNotFound(err) {
-			setWebhookReady(wh, metav1.ConditionFalse, scimv1alpha1.ReasonTenantNotFound,
-				"ScimTenant "+wh.Spec.TenantRef.Name+" does not exist in namespace "+wh.Namespace+": create it, or fix spec.tenantRef")
-			return reconcile.Result{}, nil
-		}
+	tenant, missing, err := referencedTenant(ctx, r.Client, wh.Namespace, wh.Spec.TenantRef.Name)
+	if err != nil {
 		return reconcile.Result{}, err
+	}
+	if tenant == nil {
+		setWebhookReady(wh, metav1.ConditionFalse, scimv1alpha1.ReasonTenantNotFound, missing)
+		return reconcile.Result{}, nil
 	}
 	if err := webhookconfig.ValidateURL(wh.Spec.URL); err != nil {
 		setWebhookReady(wh, metav1.ConditionFalse, scimv1alpha1.ReasonInvalidSpec, "spec.url: "+err.Error()+": use an absolute https URL")
 		return reconcile.Result{}, nil
 	}
-	secret, err := r.secret(ctx, wh)
+	secret, err := ownedSecret(ctx, r.Client, r.Reader, client.ObjectKey{Namespace: wh.Namespace, Name: webhookSecretName(wh)}, wh)
 	if err != nil {
 		var conflict *errNotOwned
 		if errors.As(err, &conflict) {
@@ -99,27 +98,6 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		r.Poll(wh.Namespace, wh.Spec.TenantRef.Name)
 	}
 	return requeueAt(now, tl.NextDeadline()), nil
-}
-
-// secret reads the webhook's Secret; an empty one if it does not exist.
-func (r *WebhookReconciler) secret(ctx context.Context, wh *scimv1alpha1.ScimWebhook) (*corev1.Secret, error) {
-	s := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: wh.Namespace, Name: webhookSecretName(wh)}
-	err := r.Client.Get(ctx, key, s)
-	if apierrors.IsNotFound(err) {
-		// Not in the cache: either absent or a Secret the operator does not manage.
-		err = r.Reader.Get(ctx, key, s)
-		if apierrors.IsNotFound(err) {
-			return &corev1.Secret{}, nil
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if s.Labels[LabelManagedBy] != ManagedByValue || !metav1.IsControlledBy(s, wh) {
-		return nil, &errNotOwned{kind: "Secret", name: s.Name}
-	}
-	return s, nil
 }
 
 // rotate runs the shared rotation policy on the webhook's signing secret and

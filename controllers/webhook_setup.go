@@ -30,9 +30,6 @@ import (
 // +kubebuilder:rbac:groups=scim.operator.dev,resources=scimwebhooks/status,verbs=patch
 // +kubebuilder:rbac:groups=scim.operator.dev,resources=scimwebhooks/finalizers,verbs=update
 
-// webhookTenantRefIndex indexes ScimWebhooks by the tenant they belong to.
-const webhookTenantRefIndex = "spec.tenantRef.name"
-
 // ServiceURL resolves a tenant server's Service to the root URL the operator
 // reaches it at. In a cluster that is the Service's DNS name; the local
 // runtime maps it to the local server process.
@@ -61,7 +58,7 @@ type WebhookOptions struct {
 }
 
 func indexWebhooks(ctx context.Context, mgr ctrl.Manager) error {
-	return mgr.GetFieldIndexer().IndexField(ctx, &scimv1alpha1.ScimWebhook{}, webhookTenantRefIndex, func(o client.Object) []string {
+	return mgr.GetFieldIndexer().IndexField(ctx, &scimv1alpha1.ScimWebhook{}, tenantRefIndex, func(o client.Object) []string {
 		return []string{o.(*scimv1alpha1.ScimWebhook).Spec.TenantRef.Name}
 	})
 }
@@ -107,15 +104,7 @@ func (r *WebhookReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.O
 }
 
 func (r *WebhookReconciler) webhooksOfTenant(ctx context.Context, o client.Object) []reconcile.Request {
-	var list scimv1alpha1.ScimWebhookList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{webhookTenantRefIndex: o.GetName()}); err != nil {
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, wh := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&wh)})
-	}
-	return reqs
+	return requestsOfTenant(ctx, r.Client, &scimv1alpha1.ScimWebhookList{}, o)
 }
 
 // watchWebhooks makes a tenant re-render its webhook file when a webhook's
@@ -152,7 +141,7 @@ type WebhookStatusPoller struct {
 func (p *WebhookStatusPoller) Apply(ctx context.Context, target deliverystatus.Target, rep *deliverystatus.Report, pollErr error, at time.Time) {
 	ns, tenant, _ := strings.Cut(target.Key, "/")
 	var hooks scimv1alpha1.ScimWebhookList
-	if err := p.Client.List(ctx, &hooks, client.InNamespace(ns), client.MatchingFields{webhookTenantRefIndex: tenant}); err != nil {
+	if err := p.Client.List(ctx, &hooks, client.InNamespace(ns), client.MatchingFields{tenantRefIndex: tenant}); err != nil {
 		return
 	}
 	for i := range hooks.Items {

@@ -23,10 +23,12 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/utils/clock"
+
+	"github.com/scim-operator/scim-operator/scimserver/statusdoc"
 )
 
 // Path is where a tenant server reports delivery status, outside its SCIM base path.
-const Path = "/v1/webhooks"
+const Path = statusdoc.WebhooksPath
 
 // Defaults of a Poller.
 const (
@@ -38,44 +40,14 @@ const (
 	MaxReportBytes = 1 << 20
 )
 
-// Report is the body of GET /v1/webhooks.
-type Report struct {
-	// Head is the cursor of the newest event in the tenant's change log.
-	Head     int64     `json:"head"`
-	Webhooks []Webhook `json:"webhooks"`
-}
-
-// Webhook is one webhook's delivery state as the server reports it.
-type Webhook struct {
-	Name string `json:"name"`
-	// State: delivering, idle, failing, paused, expired (or standby: another
-	// replica delivers it).
-	State           string     `json:"state"`
-	Acked           int64      `json:"acked"`
-	Lag             int64      `json:"lag"`
-	LastDeliveredAt *time.Time `json:"lastDeliveredAt,omitempty"`
-	LastAttemptAt   *time.Time `json:"lastAttemptAt,omitempty"`
-	FailingSince    *time.Time `json:"failingSince,omitempty"`
-	LastError       *LastError `json:"lastError,omitempty"`
-}
-
-// LastError is the last failed delivery attempt.
-type LastError struct {
-	Status  int       `json:"status"`
-	Message string    `json:"message"`
-	At      time.Time `json:"at"`
-}
-
-// Find returns the named webhook's entry, nil when the server does not
-// report it (it has not loaded the webhook yet).
-func (r *Report) Find(name string) *Webhook {
-	for i := range r.Webhooks {
-		if r.Webhooks[i].Name == name {
-			return &r.Webhooks[i]
-		}
-	}
-	return nil
-}
+// The delivery report is the server's (package statusdoc); these are the
+// names the operator uses for it.
+type (
+	// Report is the body of GET /v1/webhooks.
+	Report = statusdoc.Webhooks
+	// Webhook is one webhook's delivery state as the server reports it.
+	Webhook = statusdoc.Webhook
+)
 
 // Fetch reads one server's delivery report. baseURL is the server's root
 // (http://svc.ns.svc:80); token a bearer token with the status scope.

@@ -6,39 +6,20 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/scim-operator/scim-operator/scimserver/statusdoc"
 )
 
-// Report is the delivery status of a tenant's webhooks: the body of
-// GET /v1/webhooks, which the operator polls into ScimWebhook status.
-type Report struct {
-	// Head is the newest event's cursor.
-	Head     int64           `json:"head"`
-	Webhooks []WebhookStatus `json:"webhooks"`
-}
-
-// WebhookStatus is one webhook's delivery state.
-type WebhookStatus struct {
-	Name string `json:"name"`
-	// State is delivering, idle, failing, paused, expired, or standby
-	// (another replica delivers it; Acked is from the store).
-	State string `json:"state"`
-	// Acked is the cursor of the last event the receiver acknowledged (or
-	// that was filtered out); Lag the events after it.
-	Acked           int64      `json:"acked"`
-	Lag             int64      `json:"lag"`
-	LastDeliveredAt *time.Time `json:"lastDeliveredAt,omitempty"`
-	LastAttemptAt   *time.Time `json:"lastAttemptAt,omitempty"`
-	FailingSince    *time.Time `json:"failingSince,omitempty"`
-	LastError       *LastError `json:"lastError,omitempty"`
-}
-
-// LastError is the last failed attempt. Message is at most 256 bytes of the
-// receiver's response body, or what went wrong when no response came.
-type LastError struct {
-	Status  int       `json:"status"`
-	Message string    `json:"message"`
-	At      time.Time `json:"at"`
-}
+// The delivery status document is declared in package statusdoc, which the
+// operator's poller decodes into; these names are the delivery side's.
+type (
+	// Report is the body of GET /v1/webhooks.
+	Report = statusdoc.Webhooks
+	// WebhookStatus is one webhook's delivery state.
+	WebhookStatus = statusdoc.Webhook
+	// LastError is a webhook's last failed attempt.
+	LastError = statusdoc.LastError
+)
 
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scim-operator/scim-operator/scimserver/auth"
+	"github.com/scim-operator/scim-operator/scimserver/statusdoc"
 )
 
 // ActivityPath serves the redacted request history, outside the SCIM base
@@ -362,44 +363,14 @@ func (s *Server) followActivity(ctx context.Context, after uint64, since time.Ti
 	}
 }
 
-// activityStatus is what GET /v1/status reports of the requests served.
-type activityStatus struct {
-	Tokens          []tokenStatus    `json:"tokens"`
-	LastRequest     *time.Time       `json:"lastRequest,omitempty"`
-	LastWrite       *time.Time       `json:"lastWrite,omitempty"`
-	LastClientError *clientErrorJSON `json:"lastClientError,omitempty"`
-	ClientErrors    errorWindow      `json:"clientErrors"`
-}
-
-// tokenStatus is when one token of the token file was last used.
-type tokenStatus struct {
-	Name        string    `json:"name"`
-	Revision    int64     `json:"revision"`
-	Fingerprint string    `json:"fingerprint"`
-	LastRequest time.Time `json:"lastRequest"`
-}
-
-type clientErrorJSON struct {
-	Status   int       `json:"status"`
-	ScimType string    `json:"scimType,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
-	Time     time.Time `json:"time"`
-}
-
-// errorWindow counts the requests and client errors (4xx) of the last
-// WindowSeconds.
-type errorWindow struct {
-	WindowSeconds int   `json:"windowSeconds"`
-	Requests      int64 `json:"requests"`
-	Errors        int64 `json:"errors"`
-}
-
-func (a *activity) status(now time.Time) activityStatus {
+// status fills in what GET /v1/status reports of the requests served.
+func (a *activity) status(now time.Time, st *statusdoc.Tenant) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := activityStatus{Tokens: make([]tokenStatus, 0, len(a.tokens)), ClientErrors: errorWindow{WindowSeconds: errorWindowMinutes * 60}}
+	st.Tokens = make([]statusdoc.TokenUse, 0, len(a.tokens))
+	st.ClientErrors = statusdoc.ErrorWindow{WindowSeconds: errorWindowMinutes * 60}
 	for k, u := range a.tokens {
-		st.Tokens = append(st.Tokens, tokenStatus{Name: k.name, Revision: k.revision, Fingerprint: u.fingerprint, LastRequest: u.last})
+		st.Tokens = append(st.Tokens, statusdoc.TokenUse{Name: k.name, Revision: k.revision, Fingerprint: u.fingerprint, LastRequest: u.last})
 	}
 	sortTokens(st.Tokens)
 	if !a.lastReq.IsZero() {
@@ -411,7 +382,7 @@ func (a *activity) status(now time.Time) activityStatus {
 		st.LastWrite = &t
 	}
 	if e := a.lastErr; a.hasErr {
-		st.LastClientError = &clientErrorJSON{Status: e.status, ScimType: e.scimType, Detail: e.detail, Time: e.time}
+		st.LastClientError = &statusdoc.ClientError{Status: e.status, ScimType: e.scimType, Detail: e.detail, Time: e.time}
 	}
 	minute := now.Unix() / 60
 	for _, b := range a.window {
@@ -420,11 +391,10 @@ func (a *activity) status(now time.Time) activityStatus {
 			st.ClientErrors.Errors += b.errors
 		}
 	}
-	return st
 }
 
-func sortTokens(ts []tokenStatus) {
-	slices.SortFunc(ts, func(a, b tokenStatus) int {
+func sortTokens(ts []statusdoc.TokenUse) {
+	slices.SortFunc(ts, func(a, b statusdoc.TokenUse) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.Revision, b.Revision))
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scim-operator/scim-operator/scimserver/config"
+	"github.com/scim-operator/scim-operator/scimserver/statusdoc"
 	"github.com/scim-operator/scim-operator/scimserver/store"
 )
 
@@ -17,34 +18,6 @@ import (
 // most once per TTL however often the operator polls; Entra disables users
 // rarely, so a few minutes of staleness is harmless.
 const inactiveTTL = 5 * time.Minute
-
-// statusDoc is the body of GET /v1/status.
-type statusDoc struct {
-	// UnknownAttributes is the tenant's mode: Ignore or Reject.
-	UnknownAttributes string `json:"unknownAttributes"`
-	// DroppedAttributes were dropped from writes that succeeded.
-	DroppedAttributes []unknownAttr `json:"droppedAttributes"`
-	// RejectedAttributes made a write fail with 400 (Reject mode).
-	RejectedAttributes []unknownAttr `json:"rejectedAttributes"`
-	// Users and Groups held by the tenant; absent when the store could
-	// not count them.
-	Users  *userCounts `json:"users,omitempty"`
-	Groups *int64      `json:"groups,omitempty"`
-	// InactiveCountedAt is when the inactive users were counted (the
-	// totals are current).
-	InactiveCountedAt *time.Time `json:"inactiveCountedAt,omitempty"`
-	// StartedAt is when this server process started: everything below is
-	// in memory and starts empty.
-	StartedAt time.Time `json:"startedAt"`
-	activityStatus
-}
-
-// userCounts splits the users by their active attribute (a user without
-// one counts as active, as Entra creates them).
-type userCounts struct {
-	Active   int64 `json:"active"`
-	Inactive int64 `json:"inactive"`
-}
 
 // countsCache keeps the last count of inactive users for inactiveTTL.
 type countsCache struct {
@@ -63,16 +36,16 @@ var inactiveQuery = store.Query{
 
 // counts returns the users (active and inactive) and groups, and when the
 // inactive users were counted.
-func (s *Server) counts(ctx context.Context) (userCounts, int64, time.Time, error) {
+func (s *Server) counts(ctx context.Context) (statusdoc.UserCounts, int64, time.Time, error) {
 	users, err := s.store.List(ctx, store.User, store.Query{})
 	if err != nil {
-		return userCounts{}, 0, time.Time{}, err
+		return statusdoc.UserCounts{}, 0, time.Time{}, err
 	}
 	var groups int64
 	if s.reg.ResourceType("Group") != nil {
 		g, err := s.store.List(ctx, store.Group, store.Query{})
 		if err != nil {
-			return userCounts{}, 0, time.Time{}, err
+			return statusdoc.UserCounts{}, 0, time.Time{}, err
 		}
 		groups = int64(g.Total)
 	}
@@ -82,12 +55,12 @@ func (s *Server) counts(ctx context.Context) (userCounts, int64, time.Time, erro
 	if now := s.now(); c.at.IsZero() || now.Sub(c.at) >= inactiveTTL || now.Before(c.at) {
 		inactive, err := s.store.List(ctx, store.User, inactiveQuery)
 		if err != nil {
-			return userCounts{}, 0, time.Time{}, err
+			return statusdoc.UserCounts{}, 0, time.Time{}, err
 		}
 		c.inactive, c.at = int64(inactive.Total), now
 	}
 	inactive := min(c.inactive, int64(users.Total))
-	return userCounts{Active: int64(users.Total) - inactive, Inactive: inactive}, groups, c.at, nil
+	return statusdoc.UserCounts{Active: int64(users.Total) - inactive, Inactive: inactive}, groups, c.at, nil
 }
 
 // serveStatus answers GET /v1/status.
@@ -101,7 +74,8 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 		mode = config.UnknownIgnore
 	}
 	now := s.now()
-	d := statusDoc{UnknownAttributes: mode, StartedAt: s.started.UTC(), activityStatus: s.activity.status(now)}
+	d := statusdoc.Tenant{UnknownAttributes: mode, StartedAt: s.started.UTC()}
+	s.activity.status(now, &d)
 	d.DroppedAttributes, d.RejectedAttributes = s.unknown.snapshot()
 	if users, groups, at, err := s.counts(r.Context()); err != nil {
 		// The rest of the report is still worth having.

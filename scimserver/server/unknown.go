@@ -13,11 +13,12 @@ import (
 
 	"github.com/scim-operator/scim-operator/scimserver/schema"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
+	"github.com/scim-operator/scim-operator/scimserver/statusdoc"
 )
 
 // StatusPath serves the tenant's status document for the operator, outside
 // the SCIM base path. Only tokens with the status scope may read it.
-const StatusPath = "/v1/status"
+const StatusPath = statusdoc.StatusPath
 
 // Bounds of what unknown attributes may cost: a client inventing a new
 // name per request must not grow memory, metric series or logs without end.
@@ -119,29 +120,21 @@ func clipName(n string) string {
 	return n[:i] + "…"
 }
 
-// unknownAttr is one entry of the status document.
-type unknownAttr struct {
-	Name         string    `json:"name"`
-	ResourceType string    `json:"resourceType"`
-	Count        int64     `json:"count"`
-	LastSeen     time.Time `json:"lastSeen"`
-}
-
 // snapshot lists the tracked names by action, sorted by resource type and
 // name.
-func (u *unknownAttrs) snapshot() (dropped, rejected []unknownAttr) {
+func (u *unknownAttrs) snapshot() (dropped, rejected []statusdoc.UnknownAttr) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	dropped, rejected = []unknownAttr{}, []unknownAttr{}
+	dropped, rejected = []statusdoc.UnknownAttr{}, []statusdoc.UnknownAttr{}
 	for k, e := range u.seen {
-		a := unknownAttr{Name: k.name, ResourceType: k.resource, Count: e.count, LastSeen: e.lastSeen.UTC()}
+		a := statusdoc.UnknownAttr{Name: k.name, ResourceType: k.resource, Count: e.count, LastSeen: e.lastSeen.UTC()}
 		if k.action == unknownRejected {
 			rejected = append(rejected, a)
 		} else {
 			dropped = append(dropped, a)
 		}
 	}
-	for _, l := range [][]unknownAttr{dropped, rejected} {
+	for _, l := range [][]statusdoc.UnknownAttr{dropped, rejected} {
 		sort.Slice(l, func(i, j int) bool {
 			if l[i].ResourceType != l[j].ResourceType {
 				return l[i].ResourceType < l[j].ResourceType

@@ -4,13 +4,14 @@ import (
 	"net/http"
 
 	"github.com/scim-operator/scim-operator/scimserver/auth"
+	"github.com/scim-operator/scim-operator/scimserver/statusdoc"
 )
 
 // WebhooksPath serves the delivery status of the tenant's webhooks (package
 // delivery renders it), outside the SCIM base path like the change feed.
 // Only tokens with the status scope may read it: the operator polls it
 // into ScimWebhook status with its own per-tenant token.
-const WebhooksPath = "/v1/webhooks"
+const WebhooksPath = statusdoc.WebhooksPath
 
 // ServeWebhookStatus installs the handler of GET /v1/webhooks (the
 // delivery manager, which needs the server's Events and so is built after
