@@ -71,6 +71,8 @@ func Run(t *testing.T, b Backend) {
 		{"PruneRemovesOnlyAPrefix", testPruneRemovesOnlyAPrefix},
 		{"PruneInBatches", testPruneInBatches},
 		{"WaitEventsWokenByCommit", testWaitEventsWokenByCommit},
+		{"DeliveryLease", testDeliveryLease},
+		{"DeliveryLeaseRace", testDeliveryLeaseRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })

@@ -1,17 +1,31 @@
-package store
+package storetest
 
 import (
 	"context"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scim-operator/scim-operator/scimserver/delivery"
 )
 
-// TestDeliveryLease walks the lease through its states: first acquire,
+// deliveryState opens a store and returns it as webhook delivery's state
+// (cursor and lease): every backend must keep it, or webhooks of a tenant on
+// that backend could not be delivered.
+func (b Backend) deliveryState(t testing.TB) delivery.State {
+	t.Helper()
+	s, ok := b.open(t, nil).(delivery.State)
+	if !ok {
+		t.Fatal("the store does not implement delivery.State")
+	}
+	return s
+}
+
+// testDeliveryLease walks the lease through its states: first acquire,
 // renewal, a second replica refused while the lease lives, takeover after
 // it ran out, acks only by the holder, release.
-func TestDeliveryLease(t *testing.T) {
-	s, _ := openTest(t)
+func testDeliveryLease(t *testing.T, b Backend) {
+	s := b.deliveryState(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	lease := 30 * time.Second
@@ -68,10 +82,10 @@ func TestDeliveryLease(t *testing.T) {
 	}
 }
 
-// TestDeliveryLeaseRace: many replicas race for a free lease at the same
+// testDeliveryLeaseRace: many replicas race for a free lease at the same
 // instant; exactly one gets it.
-func TestDeliveryLeaseRace(t *testing.T) {
-	s, _ := openTest(t)
+func testDeliveryLeaseRace(t *testing.T, b Backend) {
+	s := b.deliveryState(t)
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const n = 16
