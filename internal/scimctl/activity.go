@@ -19,11 +19,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/scimserver/statusdoc"
 )
 
 // ActivityPath is the tenant server's activity log endpoint (outside the
 // SCIM base path, like /v1/status), readable only with the activity scope.
-const ActivityPath = "/v1/activity"
+const ActivityPath = statusdoc.ActivityPath
 
 type activityOptions struct {
 	Options
@@ -32,29 +33,6 @@ type activityOptions struct {
 	output string
 	follow bool
 	since  time.Duration
-}
-
-// activityEntry is one request of the activity log, as the server records
-// it: never a request body or a token, only the token's fingerprint.
-type activityEntry struct {
-	Time     time.Time `json:"time"`
-	Method   string    `json:"method"`
-	Path     string    `json:"path"`
-	Status   int       `json:"status"`
-	ScimType string    `json:"scimType,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
-	// Token is the name of the ScimToken that sent the request, with the
-	// revision and fingerprint of the token it sent.
-	Token            string  `json:"token,omitempty"`
-	TokenRevision    int64   `json:"tokenRevision,omitempty"`
-	TokenFingerprint string  `json:"tokenFingerprint,omitempty"`
-	DurationMs       float64 `json:"durationMs"`
-}
-
-type activityPage struct {
-	Entries []activityEntry `json:"entries"`
-	// Next is the since value that continues after the last entry.
-	Next json.RawMessage `json:"next"`
 }
 
 // errNoActivityLog is a server without the endpoint.
@@ -119,7 +97,7 @@ func (ao *activityOptions) run(ctx context.Context, name string) error {
 		tw = tabwriter.NewWriter(ao.Streams.Out, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "TIME\tMETHOD\tPATH\tSTATUS\tSCIMTYPE\tTOKEN\tFINGERPRINT\tMS\tDETAIL")
 	}
-	var all []activityEntry
+	var all []statusdoc.ActivityEntry
 	for {
 		page, err := fetchActivity(ctx, ep, since, ao.follow)
 		if err != nil {
@@ -142,8 +120,8 @@ func (ao *activityOptions) run(ctx context.Context, name string) error {
 		if tw != nil {
 			tw.Flush()
 		}
-		if next := nextSince(page.Next); next != "" {
-			since = next
+		if page.Next != "" {
+			since = page.Next
 		} else if n := len(page.Entries); n > 0 {
 			since = page.Entries[n-1].Time.UTC().Format(time.RFC3339Nano)
 		}
@@ -158,29 +136,16 @@ func (ao *activityOptions) run(ctx context.Context, name string) error {
 	}
 	if ao.output != outputTable && !ao.follow {
 		if all == nil {
-			all = []activityEntry{}
+			all = []statusdoc.ActivityEntry{}
 		}
 		return printStructured(ao.Streams.Out, ao.output, map[string]any{"entries": all})
 	}
 	return nil
 }
 
-// nextSince reads next as a string cursor or a number.
-func nextSince(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
-
 // fetchActivity reads one page after since. With follow, the server holds
 // an empty answer until a request comes (long poll, at most 25 s).
-func fetchActivity(ctx context.Context, ep *endpoint, since string, follow bool) (*activityPage, error) {
+func fetchActivity(ctx context.Context, ep *endpoint, since string, follow bool) (*statusdoc.ActivityPage, error) {
 	u := *ep.origin
 	u.Path = ActivityPath
 	q := url.Values{"since": {since}}
@@ -191,7 +156,7 @@ func fetchActivity(ctx context.Context, ep *endpoint, since string, follow bool)
 	resp, err := ep.get(ctx, &u)
 	if err != nil {
 		if ctx.Err() != nil {
-			return &activityPage{}, nil
+			return &statusdoc.ActivityPage{}, nil
 		}
 		return nil, fmt.Errorf("calling the tenant's server through %s: %w", ep.via, err)
 	}
@@ -211,7 +176,7 @@ func fetchActivity(ctx context.Context, ep *endpoint, since string, follow bool)
 	default:
 		return nil, fmt.Errorf("GET %s answered %d%s", ActivityPath, resp.StatusCode, scimDetailOrBody(body))
 	}
-	var page activityPage
+	var page statusdoc.ActivityPage
 	if err := json.Unmarshal(body, &page); err != nil {
 		return nil, fmt.Errorf("GET %s: unexpected answer (%s): %w", ActivityPath, strings.TrimSpace(resp.Header.Get("Content-Type")), err)
 	}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/scimserver/statusdoc"
 )
 
 // createActivityToken creates a ScimToken with the activity scope for the
@@ -117,7 +118,7 @@ func TestActivityReadsAndFollows(t *testing.T) {
 	}
 
 	r = kubectlScim(t, "activity", "acme", "-n", ns, "--url", url, "--token-from", "acme-activity", "-o", "json")
-	var doc struct{ Entries []activityEntry }
+	var doc struct{ Entries []statusdoc.ActivityEntry }
 	if err := json.Unmarshal([]byte(r.out), &doc); err != nil || r.code != ExitOK {
 		t.Fatalf("-o json: %v\n%s", err, r)
 	}

@@ -18,7 +18,7 @@ import (
 
 // ActivityPath serves the redacted request history, outside the SCIM base
 // path. Only tokens with the activity scope may read it.
-const ActivityPath = "/v1/activity"
+const ActivityPath = statusdoc.ActivityPath
 
 // Bounds of the activity endpoint and of what one entry holds.
 const (
@@ -275,26 +275,6 @@ func clipDetail(d string) string {
 	return clipName(d[:maxActivityDetail+1])
 }
 
-// activityJSON is one entry of GET /v1/activity.
-type activityJSON struct {
-	Time             time.Time `json:"time"`
-	Method           string    `json:"method"`
-	Path             string    `json:"path"`
-	Status           int       `json:"status"`
-	ScimType         string    `json:"scimType,omitempty"`
-	Detail           string    `json:"detail,omitempty"`
-	Token            string    `json:"token,omitempty"`
-	TokenRevision    int64     `json:"tokenRevision,omitempty"`
-	TokenFingerprint string    `json:"tokenFingerprint,omitempty"`
-	DurationMs       float64   `json:"durationMs"`
-}
-
-type activityPage struct {
-	Entries []activityJSON `json:"entries"`
-	// Next is the cursor to pass as since to read on.
-	Next string `json:"next"`
-}
-
 // serveActivity answers GET /v1/activity?since=<RFC 3339 time or cursor>&limit=&follow.
 func (s *Server) serveActivity(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -330,9 +310,9 @@ func (s *Server) serveActivity(w http.ResponseWriter, r *http.Request) {
 	if follow && len(entries) == 0 {
 		entries, next = s.followActivity(r.Context(), next, since, limit)
 	}
-	page := activityPage{Entries: make([]activityJSON, len(entries)), Next: strconv.FormatUint(next, 10)}
+	page := statusdoc.ActivityPage{Entries: make([]statusdoc.ActivityEntry, len(entries)), Next: strconv.FormatUint(next, 10)}
 	for i, e := range entries {
-		page.Entries[i] = activityJSON{
+		page.Entries[i] = statusdoc.ActivityEntry{
 			Time: e.time, Method: e.method, Path: e.path, Status: e.status, ScimType: e.scimType, Detail: e.detail,
 			Token: e.token, TokenRevision: e.revision, TokenFingerprint: e.fingerprint,
 			DurationMs: float64(e.duration.Microseconds()) / 1000,

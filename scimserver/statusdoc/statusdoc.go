@@ -1,6 +1,6 @@
 // Package statusdoc declares the JSON documents a tenant server reports
 // about itself outside its SCIM base path, GET /v1/status and
-// GET /v1/webhooks (docs/scimserver.md). The server encodes them and the
+// GET /v1/webhooks, and the pages of GET /v1/activity (docs/scimserver.md). The server encodes them and the
 // operator's poller decodes them, so both sides share these types; the
 // package imports nothing but the standard library so that the operator
 // does not link the server (SQLite) or the webhook delivery to read them.
@@ -12,7 +12,30 @@ import "time"
 const (
 	StatusPath   = "/v1/status"
 	WebhooksPath = "/v1/webhooks"
+	ActivityPath = "/v1/activity"
 )
+
+// ActivityEntry is one request of the activity log: never a request body or
+// a token, only the sending ScimToken's name, revision and fingerprint.
+type ActivityEntry struct {
+	Time             time.Time `json:"time"`
+	Method           string    `json:"method"`
+	Path             string    `json:"path"`
+	Status           int       `json:"status"`
+	ScimType         string    `json:"scimType,omitempty"`
+	Detail           string    `json:"detail,omitempty"`
+	Token            string    `json:"token,omitempty"`
+	TokenRevision    int64     `json:"tokenRevision,omitempty"`
+	TokenFingerprint string    `json:"tokenFingerprint,omitempty"`
+	DurationMs       float64   `json:"durationMs"`
+}
+
+// ActivityPage is the body of GET /v1/activity.
+type ActivityPage struct {
+	Entries []ActivityEntry `json:"entries"`
+	// Next is the cursor to pass as since to read on.
+	Next string `json:"next"`
+}
 
 // Tenant is the body of GET /v1/status. The request-derived fields (from
 // Tokens on) are the answering replica's memory since StartedAt: the
