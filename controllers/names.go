@@ -65,19 +65,3 @@ func tenantLabels(t *scimv1alpha1.ScimTenant) map[string]string {
 func selectorLabels(t *scimv1alpha1.ScimTenant) map[string]string {
 	return map[string]string{LabelName: appName, LabelInstance: t.Name}
 }
-
-// tokenSecretName is where a ScimToken's plaintext goes.
-func tokenSecretName(tok *scimv1alpha1.ScimToken) string {
-	if tok.Spec.SecretName != "" {
-		return tok.Spec.SecretName
-	}
-	return tok.Name
-}
-
-// webhookSecretName is where a ScimWebhook's signing secret goes.
-func webhookSecretName(wh *scimv1alpha1.ScimWebhook) string {
-	if wh.Spec.SecretName != "" {
-		return wh.Spec.SecretName
-	}
-	return wh.Name
-}

@@ -69,7 +69,7 @@ func (r *TenantReconciler) webhookObjects(ctx context.Context, t *scimv1alpha1.S
 	secrets := map[string]*corev1.Secret{}
 	for i := range hooks {
 		s := &corev1.Secret{}
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: webhookSecretName(&hooks[i])}, s)
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: hooks[i].SecretName()}, s)
 		if err == nil {
 			secrets[s.Name] = s
 		} else if !apierrors.IsNotFound(err) {
@@ -141,7 +141,7 @@ func webhookFile(hooks []scimv1alpha1.ScimWebhook, secrets map[string]*corev1.Se
 	var next time.Time
 	for i := range hooks {
 		wh := &hooks[i]
-		s := secrets[webhookSecretName(wh)]
+		s := secrets[wh.SecretName()]
 		if s == nil || s.Labels[LabelManagedBy] != ManagedByValue || !metav1.IsControlledBy(s, wh) {
 			continue // not issued yet, or a user's Secret (SecretConflict)
 		}

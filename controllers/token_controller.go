@@ -67,7 +67,7 @@ func (r *TokenReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 		setTokenReady(tok, metav1.ConditionFalse, scimv1alpha1.ReasonTenantNotFound, missing)
 		return reconcile.Result{}, nil
 	}
-	secret, err := ownedSecret(ctx, r.Client, r.Reader, client.ObjectKey{Namespace: tok.Namespace, Name: tokenSecretName(tok)}, tok)
+	secret, err := ownedSecret(ctx, r.Client, r.Reader, client.ObjectKey{Namespace: tok.Namespace, Name: tok.SecretName()}, tok)
 	if err != nil {
 		var conflict *errNotOwned
 		if errors.As(err, &conflict) {
@@ -77,7 +77,7 @@ func (r *TokenReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 		return reconcile.Result{}, err
 	}
 	adoptSecret(tok, secret)
-	tok.Status.SecretName = tokenSecretName(tok)
+	tok.Status.SecretName = tok.SecretName()
 
 	if tok.Spec.Revoked {
 		return reconcile.Result{}, r.revoke(ctx, tok, tenant)
@@ -210,7 +210,7 @@ func (r *TokenReconciler) setReady(tok *scimv1alpha1.ScimToken, tenant *scimv1al
 		return
 	}
 	setTokenReady(tok, metav1.ConditionTrue, scimv1alpha1.ReasonIssued,
-		"token "+st.Fingerprint+" is in Secret "+tokenSecretName(tok)+" and accepted by tenant "+tenant.Name)
+		"token "+st.Fingerprint+" is in Secret "+tok.SecretName()+" and accepted by tenant "+tenant.Name)
 }
 
 func setTokenReady(tok *scimv1alpha1.ScimToken, status metav1.ConditionStatus, reason, msg string) {
@@ -231,7 +231,7 @@ func desiredTokenSecret(tok *scimv1alpha1.ScimToken, tenant *scimv1alpha1.ScimTe
 	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: tokenSecretName(tok), Namespace: tok.Namespace,
+			Name: tok.SecretName(), Namespace: tok.Namespace,
 			Labels: map[string]string{
 				LabelManagedBy: ManagedByValue, LabelTenant: tenant.Name, LabelToken: tok.Name,
 				LabelComponent: "token",

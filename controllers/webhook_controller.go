@@ -77,7 +77,7 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		setWebhookReady(wh, metav1.ConditionFalse, scimv1alpha1.ReasonInvalidSpec, "spec.url: "+err.Error()+": use an absolute https URL")
 		return reconcile.Result{}, nil
 	}
-	secret, err := ownedSecret(ctx, r.Client, r.Reader, client.ObjectKey{Namespace: wh.Namespace, Name: webhookSecretName(wh)}, wh)
+	secret, err := ownedSecret(ctx, r.Client, r.Reader, client.ObjectKey{Namespace: wh.Namespace, Name: wh.SecretName()}, wh)
 	if err != nil {
 		var conflict *errNotOwned
 		if errors.As(err, &conflict) {
@@ -86,7 +86,7 @@ func (r *WebhookReconciler) Reconcile(ctx context.Context, req reconcile.Request
 		}
 		return reconcile.Result{}, err
 	}
-	wh.Status.SecretName = webhookSecretName(wh)
+	wh.Status.SecretName = wh.SecretName()
 	tl, err := r.rotate(ctx, wh, tenant, secret, now)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -160,7 +160,7 @@ func (r *WebhookReconciler) announce(ctx context.Context, wh *scimv1alpha1.ScimW
 		log.FromContext(ctx).Info("Issued webhook signing secret", "revision", tl.Revision, "fingerprint", tl.Fingerprint, "reason", reason)
 		webhookRotations.WithLabelValues(wh.Namespace, wh.Name, reason).Inc()
 		if tl.Revision == 1 {
-			r.Recorder.Eventf(wh, corev1.EventTypeNormal, "Issued", "Issued signing secret %s (revision 1) into Secret %s", tl.Fingerprint, webhookSecretName(wh))
+			r.Recorder.Eventf(wh, corev1.EventTypeNormal, "Issued", "Issued signing secret %s (revision 1) into Secret %s", tl.Fingerprint, wh.SecretName())
 		} else {
 			msg := "Rotated to signing secret %s (revision %d, reason %s)"
 			if tl.PreviousValidUntil != nil {
@@ -232,7 +232,7 @@ func desiredWebhookSecret(wh *scimv1alpha1.ScimWebhook, tenant *scimv1alpha1.Sci
 	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: webhookSecretName(wh), Namespace: wh.Namespace,
+			Name: wh.SecretName(), Namespace: wh.Namespace,
 			Labels: map[string]string{
 				LabelManagedBy: ManagedByValue, LabelTenant: tenant.Name, LabelWebhook: wh.Name,
 				LabelComponent: "webhook",

@@ -33,7 +33,7 @@ func TestWebhookFile(t *testing.T) {
 	}
 	owned := func(wh scimv1alpha1.ScimWebhook, data map[string]string, previousUntil *time.Time) *corev1.Secret {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
-			Name: webhookSecretName(&wh), Namespace: "ns",
+			Name: wh.SecretName(), Namespace: "ns",
 			Labels:          map[string]string{LabelManagedBy: ManagedByValue},
 			OwnerReferences: []metav1.OwnerReference{{UID: wh.UID, Controller: ptr.To(true), Name: wh.Name, Kind: "ScimWebhook"}},
 		}, Data: map[string][]byte{}}

@@ -64,12 +64,8 @@ func webhookSecrets(c client.Reader) func() []string {
 		}
 		var out []string
 		for _, wh := range hooks.Items {
-			name := wh.Spec.SecretName
-			if name == "" {
-				name = wh.Name
-			}
 			var s corev1.Secret
-			if err := c.Get(ctx, client.ObjectKey{Namespace: wh.Namespace, Name: name}, &s); err != nil {
+			if err := c.Get(ctx, client.ObjectKey{Namespace: wh.Namespace, Name: wh.SecretName()}, &s); err != nil {
 				continue
 			}
 			for _, k := range []string{scimv1alpha1.SecretKeyWebhookSecret, scimv1alpha1.SecretKeyWebhookPrevious} {

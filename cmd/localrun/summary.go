@@ -117,7 +117,7 @@ func collect(ctx context.Context, c client.Client) ([]tenantInfo, string, error)
 			if tok.Namespace != t.Namespace || tok.Spec.TenantRef.Name != t.Name {
 				continue
 			}
-			secretName := tokenSecretName(&tok)
+			secretName := tok.SecretName()
 			s := &corev1.Secret{}
 			if err := c.Get(ctx, client.ObjectKey{Namespace: tok.Namespace, Name: secretName}, s); err != nil {
 				return nil, fmt.Sprintf("Secret %s/%s: %v", tok.Namespace, secretName, err), nil
@@ -203,19 +203,6 @@ func printSummary(w io.Writer, infos []tenantInfo, ingressAddr, mirrorAddr, serv
 		fmt.Fprintf(w, "  kubectl annotate scimtoken %s scim.operator.dev/rotate=$(date +%%s) --overwrite\n", firstToken)
 	}
 	fmt.Fprintf(w, "\nLogs: %s. Ctrl-C stops everything.\n", logPath)
-}
-
-// tokenSecretName is where the operator writes a token. status.secretName
-// is documented to say so but the operator leaves it empty (see the
-// report), so the spec's rule is applied here too.
-func tokenSecretName(tok *scimv1alpha1.ScimToken) string {
-	switch {
-	case tok.Status.SecretName != "":
-		return tok.Status.SecretName
-	case tok.Spec.SecretName != "":
-		return tok.Spec.SecretName
-	}
-	return tok.Name
 }
 
 // field prints one aligned "label: value" line of a tenant's summary.

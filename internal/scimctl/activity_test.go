@@ -41,7 +41,7 @@ func createActivityToken(t *testing.T, ns, tenant string) *scimv1alpha1.ScimToke
 			return fmt.Errorf("token %s not issued yet", tok.Name)
 		}
 		req, _ := http.NewRequest(http.MethodGet, "http://"+rt.ServerAddr(ns, tenant+"-scim")+ActivityPath, nil)
-		req.Header.Set("Authorization", "Bearer "+secretToken(t, ns, tokenSecretName(tok)))
+		req.Header.Set("Authorization", "Bearer "+secretToken(t, ns, tok.SecretName()))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err
@@ -95,7 +95,7 @@ func TestActivityReadsAndFollows(t *testing.T) {
 	ns := namespace(t)
 	_, entra := tenantWithToken(t, ns, "acme")
 	createActivityToken(t, ns, "acme")
-	entraToken := secretToken(t, ns, tokenSecretName(entra))
+	entraToken := secretToken(t, ns, entra.SecretName())
 	url := "http://" + rt.ServerAddr(ns, "acme-scim")
 
 	if code := entraRequest(t, ns, "acme", entraToken, http.MethodPost, "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"]}`); code != http.StatusBadRequest {

@@ -90,18 +90,6 @@ func notFoundHint(err error, kind, ns, name string) error {
 	return fmt.Errorf("getting %s %s/%s: %w", kind, ns, name, err)
 }
 
-// tokenSecretName is where the operator writes a ScimToken's plaintext
-// (status.secretName, else spec.secretName, else the token's name).
-func tokenSecretName(tok *scimv1alpha1.ScimToken) string {
-	switch {
-	case tok.Status.SecretName != "":
-		return tok.Status.SecretName
-	case tok.Spec.SecretName != "":
-		return tok.Spec.SecretName
-	}
-	return tok.Name
-}
-
 // tokenFileSecretName is the tenant's token file Secret, which the server
 // mounts: a rotated token is served once its hash is in it.
 func tokenFileSecretName(tenant string) string { return tenant + "-scim-tokens" }
@@ -124,7 +112,7 @@ func tenantTokens(ctx context.Context, c client.Client, ns, tenant string) ([]sc
 
 // readToken is the plaintext of a ScimToken from its Secret.
 func readToken(ctx context.Context, c client.Client, tok *scimv1alpha1.ScimToken) (string, error) {
-	name := tokenSecretName(tok)
+	name := tok.SecretName()
 	s := &corev1.Secret{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: tok.Namespace, Name: name}, s); err != nil {
 		return "", fmt.Errorf("reading the token of ScimToken %s from Secret %s: %w", tok.Name, name, err)

@@ -239,7 +239,7 @@ func tenantWithToken(t testing.TB, ns, name string, types ...scimv1alpha1.Resour
 	})
 	// The server reloads its token file a moment after the Secret changes,
 	// as a pod sees a Secret update after the kubelet syncs it.
-	token := secretToken(t, ns, tokenSecretName(tok))
+	token := secretToken(t, ns, tok.SecretName())
 	eventually(t, time.Minute, func() error { return serves(ns, name, token) })
 	return tenant, tok
 }

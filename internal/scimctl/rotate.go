@@ -106,7 +106,7 @@ func (ro *rotateOptions) run(ctx context.Context, name string) error {
 		name, tok.Status.Revision, tok.Status.Fingerprint, tok.Spec.TenantRef.Name)
 	if tok.Status.PreviousFingerprint != "" && tok.Status.PreviousValidUntil != nil {
 		fmt.Fprintf(out, "The previous token %s keeps working until %s: paste the new token (Secret %s, key %s) into Entra's Secret Token field before then.\n",
-			tok.Status.PreviousFingerprint, tok.Status.PreviousValidUntil.UTC().Format(time.RFC3339), tokenSecretName(tok), scimv1alpha1.SecretKeyToken)
+			tok.Status.PreviousFingerprint, tok.Status.PreviousValidUntil.UTC().Format(time.RFC3339), tok.SecretName(), scimv1alpha1.SecretKeyToken)
 	}
 	if ro.showToken {
 		value, err := readToken(ctx, c, tok)
@@ -114,7 +114,7 @@ func (ro *rotateOptions) run(ctx context.Context, name string) error {
 			return err
 		}
 		if auth.Hash(value) != tok.Status.Hash {
-			return fmt.Errorf("Secret %s holds a token that is not revision %d (the operator may be rotating again): run kubectl scim rotate %s --wait again", tokenSecretName(tok), tok.Status.Revision, name)
+			return fmt.Errorf("Secret %s holds a token that is not revision %d (the operator may be rotating again): run kubectl scim rotate %s --wait again", tok.SecretName(), tok.Status.Revision, name)
 		}
 		fmt.Fprintln(out, value)
 	}

@@ -234,7 +234,7 @@ func buildTenantReport(t *scimv1alpha1.ScimTenant, tokens []scimv1alpha1.ScimTok
 func buildTokenReport(tok *scimv1alpha1.ScimToken) tokenReport {
 	st := &tok.Status
 	r := tokenReport{
-		Name: tok.Name, Secret: tokenSecretName(tok), Revoked: tok.Spec.Revoked,
+		Name: tok.Name, Secret: tok.SecretName(), Revoked: tok.Spec.Revoked,
 		Fingerprint: st.Fingerprint, Revision: st.Revision,
 		IssuedAt: timeOf(st.IssuedAt), NextRotationAt: timeOf(st.NextRotationAt),
 		ExpiresAt: timeOf(st.ExpiresAt), PreviousFingerprint: st.PreviousFingerprint,
