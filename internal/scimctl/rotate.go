@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	scimv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -70,27 +71,36 @@ func (ro *rotateOptions) run(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	// The resourceVersion in the patch makes it fail, rather than race,
+	// when the token changes between the read and the write, so that before
+	// is the revision the annotation rotates. The operator patches status
+	// at any time (which also moves resourceVersion): read again and retry.
 	tok := &scimv1alpha1.ScimToken{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, tok); err != nil {
-		return notFoundHint(err, "ScimToken", ns, name)
-	}
-	if tok.Spec.Revoked {
-		return fmt.Errorf("ScimToken %s/%s is revoked: a revoked token is not rotated; set spec.revoked: false first, or create a new ScimToken", ns, name)
-	}
-	before := tok.Status.Revision
-	// A new value each time: the operator rotates once per value.
-	value := ro.Now().UTC().Format(time.RFC3339Nano)
-	if tok.Annotations[scimv1alpha1.RotateAnnotation] == value {
-		value += "-1"
-	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-		"annotations":     map[string]string{scimv1alpha1.RotateAnnotation: value},
-		"resourceVersion": tok.ResourceVersion,
-	}})
-	// The resourceVersion makes the patch fail, rather than race, when the
-	// token changes between the read and the write.
-	if err := c.Patch(ctx, tok, client.RawPatch("application/merge-patch+json", patch), client.FieldOwner(fieldManager)); err != nil {
-		return fmt.Errorf("setting %s on ScimToken %s/%s: %w", scimv1alpha1.RotateAnnotation, ns, name, err)
+	var before int64
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, tok); err != nil {
+			return notFoundHint(err, "ScimToken", ns, name)
+		}
+		if tok.Spec.Revoked {
+			return fmt.Errorf("ScimToken %s/%s is revoked: a revoked token is not rotated; set spec.revoked: false first, or create a new ScimToken", ns, name)
+		}
+		before = tok.Status.Revision
+		// A new value each time: the operator rotates once per value.
+		value := ro.Now().UTC().Format(time.RFC3339Nano)
+		if tok.Annotations[scimv1alpha1.RotateAnnotation] == value {
+			value += "-1"
+		}
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+			"annotations":     map[string]string{scimv1alpha1.RotateAnnotation: value},
+			"resourceVersion": tok.ResourceVersion,
+		}})
+		if err := c.Patch(ctx, tok, client.RawPatch("application/merge-patch+json", patch), client.FieldOwner(fieldManager)); err != nil {
+			return fmt.Errorf("setting %s on ScimToken %s/%s: %w", scimv1alpha1.RotateAnnotation, ns, name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	out := ro.Streams.Out
 	if !ro.wait {
