@@ -60,9 +60,11 @@ func (r *Runtime) reconcileClaim(ctx context.Context, req reconcile.Request) (re
 func (r *Runtime) claimInUse(ns, claim string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k, p := range r.pods {
-		if k.Namespace == ns && slices.Contains(p.claims, claim) {
-			return true
+	for k, pods := range r.pods {
+		for _, p := range pods {
+			if p != nil && k.Namespace == ns && slices.Contains(p.claims, claim) {
+				return true
+			}
 		}
 	}
 	return false

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -31,86 +32,111 @@ const (
 	defaultProbeOn = "/readyz"
 )
 
-// reconcileDeployment is the kubelet's part for one Deployment: volumes,
-// process, readiness, status.
+// reconcileDeployment is the kubelet's and the ReplicaSet controller's
+// part for one Deployment: spec.replicas pods, each a server process with
+// its own volumes, port and readiness; a process that dies is restarted
+// with the kubelet's back-off; the status counts what runs and is ready.
 func (r *Runtime) reconcileDeployment(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	log := r.log.WithValues("deployment", req.NamespacedName)
 	dep := &appsv1.Deployment{}
 	if err := r.client.Get(ctx, req.NamespacedName, dep); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.stopPod(req.NamespacedName, "Deployment deleted")
+			r.stopPods(req.NamespacedName, 0, "Deployment deleted")
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if !dep.DeletionTimestamp.IsZero() || ptr.Deref(dep.Spec.Replicas, 1) == 0 {
-		r.stopPod(req.NamespacedName, "scaled to zero or deleting")
+	replicas := int(ptr.Deref(dep.Spec.Replicas, 1))
+	if !dep.DeletionTimestamp.IsZero() || replicas == 0 {
+		r.stopPods(req.NamespacedName, 0, "scaled to zero or deleting")
 		return reconcile.Result{}, r.writeStatus(ctx, dep, 0, 0)
 	}
 	if len(dep.Spec.Template.Spec.Containers) == 0 {
 		return reconcile.Result{}, nil
 	}
 	hash := templateHash(&dep.Spec.Template)
+	if pods := r.podsOf(req.NamespacedName); len(pods) > 0 && pods[0].hash != hash {
+		// Both strategies become Recreate here: sqlite has one writer, and
+		// a rolling update adds nothing the tests or the demo look at.
+		r.stopPods(req.NamespacedName, 0, "pod template changed")
+	}
+	// Scaled down: the highest slots go, as the ReplicaSet controller
+	// deletes the newest pods first.
+	r.stopPods(req.NamespacedName, replicas, "scaled down")
 
-	r.mu.Lock()
-	p := r.pods[req.NamespacedName]
-	r.mu.Unlock()
-	if p != nil && p.hash != hash {
-		// Both strategies become Recreate here: sqlite has one writer.
-		r.stopPod(req.NamespacedName, "pod template changed")
-		p = nil
-	}
-
-	mounts, waiting, err := r.materialise(ctx, dep)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	if waiting != "" {
-		log.V(1).Info("Waiting for volumes", "reason", waiting)
-		return reconcile.Result{RequeueAfter: volumeRecheck}, r.writeStatus(ctx, dep, 0, 0)
-	}
-
-	if p != nil && !p.running() {
-		// Restart policy Always, with the kubelet's doubling back-off.
-		backoff := min(time.Second<<min(p.restarts, 5), maxBackoff)
-		if wait := time.Until(p.startedAt.Add(backoff)); wait > 0 {
-			return reconcile.Result{RequeueAfter: wait}, r.writeStatus(ctx, dep, 1, 0)
-		}
-		log.Info("Restarting server", "exitError", fmt.Sprint(p.exitErr), "restarts", p.restarts+1)
-	}
-	if p == nil || !p.running() {
-		restarts := 0
-		if p != nil {
-			restarts = p.restarts + 1
-		}
-		p, err = r.startPod(ctx, dep, hash, mounts, restarts)
+	requeue := probeEvery
+	var running []*pod
+	for slot := range replicas {
+		p := r.podAt(req.NamespacedName, slot)
+		dir := r.podDir(req.NamespacedName, slot)
+		mounts, waiting, err := r.materialise(ctx, dep, dir)
 		if err != nil {
 			return reconcile.Result{}, err
 		}
+		if waiting != "" {
+			log.V(1).Info("Waiting for volumes", "reason", waiting, "pod", slot)
+			return reconcile.Result{RequeueAfter: volumeRecheck}, r.writeStatus(ctx, dep, 0, 0)
+		}
+		restarts := 0
+		if p != nil && !p.running() {
+			// Restart policy Always, with the kubelet's doubling back-off.
+			backoff := min(time.Second<<min(p.restarts, 5), maxBackoff)
+			if wait := time.Until(p.startedAt.Add(backoff)); wait > 0 {
+				requeue = min(requeue, wait)
+				running = append(running, p) // the pod exists; its container waits
+				continue
+			}
+			log.Info("Restarting server", "pod", p.name, "exitError", fmt.Sprint(p.exitErr), "restarts", p.restarts+1)
+			restarts = p.restarts + 1
+			p = nil
+		}
+		if p == nil {
+			if p, err = r.startPod(ctx, dep, slot, hash, mounts, restarts); err != nil {
+				return reconcile.Result{}, err
+			}
+		}
+		running = append(running, p)
 	}
 
-	ready := probe(ctx, p.addr, p.probePath)
-	r.mu.Lock()
-	changed := p.ready != ready
-	p.ready = ready
-	r.mu.Unlock()
-	if changed {
-		log.Info("Server readiness changed", "ready", ready, "address", p.addr)
+	ready := r.probeAll(ctx, running)
+	if ready < len(running) {
+		requeue = min(requeue, probeStarting)
 	}
-	readyN := int32(0)
-	if ready {
-		readyN = 1
-	}
-	if err := r.writeStatus(ctx, dep, 1, readyN); err != nil {
+	if err := r.writeStatus(ctx, dep, int32(len(running)), int32(ready)); err != nil {
 		return reconcile.Result{}, err
 	}
-	if ready {
-		return reconcile.Result{RequeueAfter: probeEvery}, nil
-	}
-	return reconcile.Result{RequeueAfter: probeStarting}, nil
+	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 
-// startPod runs the Deployment's first container as a local process.
-func (r *Runtime) startPod(ctx context.Context, dep *appsv1.Deployment, hash string, mounts []Mount, restarts int) (*pod, error) {
+// probeAll probes every pod's readiness at once (a probe may take its whole
+// second) and returns how many are ready; a pod whose process ended is not.
+func (r *Runtime) probeAll(ctx context.Context, pods []*pod) int {
+	results := make([]bool, len(pods))
+	var wg sync.WaitGroup
+	for i, p := range pods {
+		if p.running() {
+			wg.Go(func() { results[i] = probe(ctx, p.addr, p.probePath) })
+		}
+	}
+	wg.Wait()
+	n := 0
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, p := range pods {
+		ready := results[i] && p.running()
+		if p.ready != ready {
+			r.log.Info("Server readiness changed", "pod", p.name, "ready", ready, "address", p.addr)
+		}
+		p.ready = ready
+		if ready {
+			n++
+		}
+	}
+	return n
+}
+
+// startPod runs the Deployment's first container as a local process, the
+// pod in the given slot.
+func (r *Runtime) startPod(ctx context.Context, dep *appsv1.Deployment, slot int, hash string, mounts []Mount, restarts int) (*pod, error) {
 	key := client.ObjectKeyFromObject(dep)
 	c := dep.Spec.Template.Spec.Containers[0]
 	addr, err := freePort()
@@ -123,14 +149,15 @@ func (r *Runtime) startPod(ctx context.Context, dep *appsv1.Deployment, hash str
 	}
 	args := RemapArgs(append(append([]string(nil), c.Command[min(1, len(c.Command)):]...), c.Args...), mounts, addr)
 	p := &pod{
-		key: key, hash: hash, labels: dep.Spec.Template.Labels, addr: addr,
+		name: podName(key.Name, slot), deployment: key, slot: slot,
+		hash: hash, labels: dep.Spec.Template.Labels, addr: addr,
 		probePath: defaultProbeOn, startedAt: time.Now(), restarts: restarts,
 		claims: claimsOf(&dep.Spec.Template.Spec),
 	}
 	if rp := c.ReadinessProbe; rp != nil && rp.HTTPGet != nil && rp.HTTPGet.Path != "" {
 		p.probePath = rp.HTTPGet.Path
 	}
-	dir := r.podDir(key)
+	dir := r.podDir(key, slot)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -146,10 +173,36 @@ func (r *Runtime) startPod(ctx context.Context, dep *appsv1.Deployment, hash str
 		return nil, err
 	}
 	r.mu.Lock()
-	r.pods[key] = p
+	pods := r.pods[key]
+	for len(pods) <= slot {
+		pods = append(pods, nil)
+	}
+	pods[slot] = p
+	r.pods[key] = pods
 	r.mu.Unlock()
-	r.log.Info("Started server", "deployment", key, "address", addr, "pid", p.cmd.Process.Pid, "args", args)
+	r.log.Info("Started server", "deployment", key, "pod", p.name, "address", addr, "pid", p.cmd.Process.Pid, "args", args)
 	return p, nil
+}
+
+// podName names the pod in a slot: <deployment>-<slot>. Stable, unlike a
+// ReplicaSet's random suffixes, so its directory and log are easy to find.
+func podName(deployment string, slot int) string { return fmt.Sprintf("%s-%d", deployment, slot) }
+
+// podsOf is a copy of a Deployment's pods, by slot (nil: none in that slot).
+func (r *Runtime) podsOf(key client.ObjectKey) []*pod {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*pod(nil), r.pods[key]...)
+}
+
+// podAt is the pod in a slot, or nil.
+func (r *Runtime) podAt(key client.ObjectKey, slot int) *pod {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pods := r.pods[key]; slot < len(pods) {
+		return pods[slot]
+	}
+	return nil
 }
 
 // containerEnv is the container's environment, resolved: literal values
@@ -192,19 +245,35 @@ func (r *Runtime) containerEnv(ctx context.Context, ns string, c corev1.Containe
 	return env, nil
 }
 
-// stopPod stops a Deployment's process, if any, and forgets it.
-func (r *Runtime) stopPod(key client.ObjectKey, reason string) {
+// stopPods stops a Deployment's pods in slots from on (0: all) and forgets
+// them, in parallel, as a ReplicaSet deletes pods.
+func (r *Runtime) stopPods(key client.ObjectKey, from int, reason string) {
 	r.mu.Lock()
-	p := r.pods[key]
-	delete(r.pods, key)
-	r.mu.Unlock()
-	if p == nil {
+	pods := r.pods[key]
+	if from >= len(pods) {
+		r.mu.Unlock()
 		return
 	}
-	r.log.Info("Stopping server", "deployment", key, "reason", reason, "pid", p.cmd.Process.Pid)
-	stopProcess(p.cmd, p.exited, r.opts.StopTimeout)
-	// A new pod gets a fresh emptyDir.
-	_ = os.RemoveAll(filepath.Join(r.podDir(key), "empty"))
+	gone := pods[from:]
+	if from == 0 {
+		delete(r.pods, key)
+	} else {
+		r.pods[key] = pods[:from:from]
+	}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range gone {
+		if p == nil {
+			continue
+		}
+		wg.Go(func() {
+			r.log.Info("Stopping server", "deployment", key, "pod", p.name, "reason", reason, "pid", p.cmd.Process.Pid)
+			stopProcess(p.cmd, p.exited, r.opts.StopTimeout)
+			// A new pod gets a fresh emptyDir.
+			_ = os.RemoveAll(filepath.Join(r.podDir(key, p.slot), "empty"))
+		})
+	}
+	wg.Wait()
 }
 
 // stopAll stops every process, in parallel; called on shutdown.
@@ -215,13 +284,11 @@ func (r *Runtime) stopAll() {
 		keys = append(keys, k)
 	}
 	r.mu.Unlock()
-	done := make(chan struct{}, len(keys))
+	var wg sync.WaitGroup
 	for _, k := range keys {
-		go func() { r.stopPod(k, "runtime stopping"); done <- struct{}{} }()
+		wg.Go(func() { r.stopPods(k, 0, "runtime stopping") })
 	}
-	for range keys {
-		<-done
-	}
+	wg.Wait()
 }
 
 // templateHash identifies a pod template: any change restarts the server,

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -147,21 +148,31 @@ func pathMatches(p networkingv1.HTTPIngressPath, path string) bool {
 	return want == "" || path == want || strings.HasPrefix(path, want+"/")
 }
 
-// backend is the address of a ready server selected by the Service.
+// backend is the address of a ready server selected by the Service, as
+// kube-proxy picks one: round robin across the pods that are ready and
+// still running (a killed process drops out at once, before its next probe).
 func (r *Runtime) backend(ctx context.Context, ns, name string) string {
 	svc := &corev1.Service{}
 	if err := r.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc); err != nil || len(svc.Spec.Selector) == 0 {
 		return ""
 	}
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
+	var ready []*pod
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k, p := range r.pods {
-		if k.Namespace == ns && p.ready && p.running() && sel.Matches(labels.Set(p.labels)) {
-			return p.addr
+	for k, pods := range r.pods {
+		for _, p := range pods {
+			if p != nil && k.Namespace == ns && p.ready && p.running() && sel.Matches(labels.Set(p.labels)) {
+				ready = append(ready, p)
+			}
 		}
 	}
-	return ""
+	r.mu.Unlock()
+	if len(ready) == 0 {
+		return ""
+	}
+	// Map order is random: sort, so round robin visits each pod in turn.
+	slices.SortFunc(ready, func(a, b *pod) int { return strings.Compare(a.name, b.name) })
+	return ready[(r.next.Add(1)-1)%uint64(len(ready))].addr
 }
 
 // parseSize reads an nginx size ("4m", "512k", "1g", "100"); "0" means no limit.

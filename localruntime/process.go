@@ -14,10 +14,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// pod is the one server process standing in for a Deployment's pods.
+// pod is one server process standing in for one of a Deployment's pods.
 type pod struct {
-	key       client.ObjectKey
-	hash      string // the pod template it runs
+	name       string           // <deployment>-<slot>
+	deployment client.ObjectKey // its Deployment
+	slot       int              // its index among the Deployment's replicas
+	hash       string           // the pod template it runs
 	labels    map[string]string
 	claims    []string // PVCs it mounts
 	addr      string   // 127.0.0.1:<port>

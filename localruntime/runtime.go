@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -64,8 +66,11 @@ type Runtime struct {
 	reader  client.Reader
 	ingress net.Listener
 
-	mu   sync.Mutex
-	pods map[client.ObjectKey]*pod
+	mu sync.Mutex
+	// pods are each Deployment's pods, by slot.
+	pods map[client.ObjectKey][]*pod
+	// next spreads requests across a Service's ready pods, round robin.
+	next atomic.Uint64
 
 	// exits wakes the Deployment controller when a server process ends.
 	exits chan event.TypedGenericEvent[*appsv1.Deployment]
@@ -116,7 +121,7 @@ func New(opts Options) (*Runtime, error) {
 		mgr:    mgr,
 		client: mgr.GetClient(),
 		reader: mgr.GetAPIReader(),
-		pods:   map[client.ObjectKey]*pod{},
+		pods:   map[client.ObjectKey][]*pod{},
 		exits:  make(chan event.TypedGenericEvent[*appsv1.Deployment], 64),
 		done:   make(chan struct{}),
 	}
@@ -212,23 +217,60 @@ func (r *Runtime) VolumeDir(namespace, claim string) string {
 	return filepath.Join(r.opts.StateDir, "volumes", namespace, claim)
 }
 
-// podDir holds one Deployment's pod: its projected volumes and its log.
-func (r *Runtime) podDir(key client.ObjectKey) string {
-	return filepath.Join(r.opts.StateDir, "pods", key.Namespace, key.Name)
+// podDir holds one pod of a Deployment: its projected volumes, its
+// emptyDirs and its log, <state>/pods/<namespace>/<deployment>/<slot>.
+func (r *Runtime) podDir(key client.ObjectKey, slot int) string {
+	return filepath.Join(r.opts.StateDir, "pods", key.Namespace, key.Name, strconv.Itoa(slot))
 }
 
-// LogFile is the server log of a Deployment's pod.
+// LogFile is the server log of a Deployment's first pod; the others' are
+// beside it (Pods lists them).
 func (r *Runtime) LogFile(namespace, deployment string) string {
-	return filepath.Join(r.podDir(client.ObjectKey{Namespace: namespace, Name: deployment}), "server.log")
+	return filepath.Join(r.podDir(client.ObjectKey{Namespace: namespace, Name: deployment}, 0), "server.log")
 }
 
-// ServerAddr is the 127.0.0.1 address a Deployment's server listens on, or
-// "" when none runs.
+// ServerAddr is the 127.0.0.1 address of a Deployment's first running
+// server, ready ones first, or "" when none runs.
 func (r *Runtime) ServerAddr(namespace, deployment string) string {
+	var running string
+	for _, p := range r.Pods(namespace, deployment) {
+		switch {
+		case p.PID == 0:
+		case p.Ready:
+			return p.Addr
+		case running == "":
+			running = p.Addr
+		}
+	}
+	return running
+}
+
+// Pod is what Pods reports of one of a Deployment's pods.
+type Pod struct {
+	Name     string // <deployment>-<slot>
+	Addr     string // 127.0.0.1:<port> of its current process
+	PID      int    // of its current process; 0 once it has exited
+	Ready    bool   // its last readiness probe passed and it still runs
+	Restarts int    // how often its process was restarted
+	LogFile  string
+}
+
+// Pods lists a Deployment's pods in slot order: the tests find a replica's
+// process here to kill it, as a node failure would.
+func (r *Runtime) Pods(namespace, deployment string) []Pod {
+	key := client.ObjectKey{Namespace: namespace, Name: deployment}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if p := r.pods[client.ObjectKey{Namespace: namespace, Name: deployment}]; p != nil {
-		return p.addr
+	var out []Pod
+	for _, p := range r.pods[key] {
+		if p == nil {
+			continue
+		}
+		info := Pod{Name: p.name, Addr: p.addr, Restarts: p.restarts, LogFile: filepath.Join(r.podDir(key, p.slot), "server.log")}
+		if p.running() {
+			info.PID, info.Ready = p.cmd.Process.Pid, p.ready
+		}
+		out = append(out, info)
 	}
-	return ""
+	return out
 }

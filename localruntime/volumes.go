@@ -14,10 +14,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// materialise brings the first container's mounted volumes to the host and
-// returns where each mount path went. waiting says why the pod cannot start
+// materialise brings the first container's mounted volumes to the host,
+// under the pod's directory (each pod has its own copy, updated on its own,
+// as each node's kubelet does), and returns where each mount path went. waiting says why the pod cannot start
 // yet (a missing object or an unbound claim), like ContainerCreating.
-func (r *Runtime) materialise(ctx context.Context, dep *appsv1.Deployment) (mounts []Mount, waiting string, err error) {
+func (r *Runtime) materialise(ctx context.Context, dep *appsv1.Deployment, podDir string) (mounts []Mount, waiting string, err error) {
 	key := client.ObjectKeyFromObject(dep)
 	spec := &dep.Spec.Template.Spec
 	vols := map[string]corev1.Volume{}
@@ -32,7 +33,7 @@ func (r *Runtime) materialise(ctx context.Context, dep *appsv1.Deployment) (moun
 		if m.SubPath != "" || m.SubPathExpr != "" {
 			return nil, "", fmt.Errorf("volume mount %s: subPath is not supported by the local runtime", m.Name)
 		}
-		host, why, err := r.volume(ctx, key, v)
+		host, why, err := r.volume(ctx, key, podDir, v)
 		if err != nil || why != "" {
 			return nil, why, err
 		}
@@ -41,9 +42,9 @@ func (r *Runtime) materialise(ctx context.Context, dep *appsv1.Deployment) (moun
 	return mounts, "", nil
 }
 
-// volume materialises one volume and returns its host directory.
-func (r *Runtime) volume(ctx context.Context, key client.ObjectKey, v corev1.Volume) (dir, waiting string, err error) {
-	podDir := r.podDir(key)
+// volume materialises one volume of a Deployment's pod and returns its
+// host directory.
+func (r *Runtime) volume(ctx context.Context, key client.ObjectKey, podDir string, v corev1.Volume) (dir, waiting string, err error) {
 	switch {
 	case v.ConfigMap != nil:
 		dir = filepath.Join(podDir, "volumes", v.Name)

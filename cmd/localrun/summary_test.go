@@ -34,14 +34,14 @@ func TestSummary(t *testing.T) {
 			info: tenantInfo{
 				tenant:     tenant(&scimv1alpha1.IngressSpec{Host: "scim.example.com", Path: "/apps/acme", TLS: &scimv1alpha1.IngressTLS{SecretName: "tls"}}, "https://scim.example.com/apps/acme/scim/v2?aadOptscim062020", secure),
 				deployment: "acme-scim", claim: "acme-scim-data",
-				logFile: "/s/pods/default/acme-scim/server.log", dataDir: "/s/volumes/default/acme-scim-data",
+				logFile: "/s/pods/default/acme-scim/0/server.log", dataDir: "/s/volumes/default/acme-scim-data",
 				tokens: []tokenInfo{{name: "acme-entra", secret: "acme-entra", token: "scimop_x"}},
 			},
 			want: []string{
 				"Tenant URL (Entra's field):    https://scim.example.com/apps/acme/scim/v2?aadOptscim062020",
 				"Local URL:                     http://127.0.0.1:8481/apps/acme/scim/v2   (through the local ingress, with header Host: scim.example.com)",
 				"Plain http is expected locally: the local ingress does not terminate TLS.",
-				"Server log:                    /s/pods/default/acme-scim/server.log   (no Pods locally: tail -f it where a cluster has kubectl logs deploy/acme-scim)",
+				"Server log:                    /s/pods/default/acme-scim/0/server.log   (no Pods locally: tail -f it where a cluster has kubectl logs deploy/acme-scim)",
 				"Data (sqlite, retained):       /s/volumes/default/acme-scim-data",
 				"Secret Token (Entra's field):  scimop_x   (ScimToken acme-entra, Secret acme-entra)",
 				"curl -sS -i -H 'Host: scim.example.com' -H 'Authorization: Bearer scimop_x' 'http://127.0.0.1:8481/apps/acme/scim/v2/Users?filter=userName+eq+%22",
