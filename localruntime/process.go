@@ -20,16 +20,16 @@ type pod struct {
 	deployment client.ObjectKey // its Deployment
 	slot       int              // its index among the Deployment's replicas
 	hash       string           // the pod template it runs
-	labels    map[string]string
-	claims    []string // PVCs it mounts
-	addr      string   // 127.0.0.1:<port>
-	probePath string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	exitErr   error
-	startedAt time.Time
-	restarts  int
-	ready     bool
+	labels     map[string]string
+	claims     []string // PVCs it mounts
+	addr       string   // 127.0.0.1:<port>
+	probePath  string
+	cmd        *exec.Cmd
+	exited     chan struct{}
+	exitErr    error
+	startedAt  time.Time
+	restarts   int
+	ready      bool
 }
 
 func (p *pod) running() bool {
