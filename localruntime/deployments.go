@@ -149,7 +149,7 @@ func (r *Runtime) startPod(ctx context.Context, dep *appsv1.Deployment, slot int
 	}
 	args := RemapArgs(append(append([]string(nil), c.Command[min(1, len(c.Command)):]...), c.Args...), mounts, addr)
 	p := &pod{
-		name: podName(key.Name, slot), deployment: key, slot: slot,
+		name: podName(key.Name, slot), slot: slot,
 		hash: hash, labels: dep.Spec.Template.Labels, addr: addr,
 		probePath: defaultProbeOn, startedAt: time.Now(), restarts: restarts,
 		claims: claimsOf(&dep.Spec.Template.Spec),

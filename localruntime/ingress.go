@@ -166,13 +166,17 @@ func (r *Runtime) backend(ctx context.Context, ns, name string) string {
 			}
 		}
 	}
-	r.mu.Unlock()
 	if len(ready) == 0 {
+		r.mu.Unlock()
 		return ""
 	}
+	key := client.ObjectKeyFromObject(svc)
+	n := r.next[key]
+	r.next[key] = n + 1
+	r.mu.Unlock()
 	// Map order is random: sort, so round robin visits each pod in turn.
 	slices.SortFunc(ready, func(a, b *pod) int { return strings.Compare(a.name, b.name) })
-	return ready[(r.next.Add(1)-1)%uint64(len(ready))].addr
+	return ready[n%uint64(len(ready))].addr
 }
 
 // parseSize reads an nginx size ("4m", "512k", "1g", "100"); "0" means no limit.

@@ -10,26 +10,23 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // pod is one server process standing in for one of a Deployment's pods.
 type pod struct {
-	name       string           // <deployment>-<slot>
-	deployment client.ObjectKey // its Deployment
-	slot       int              // its index among the Deployment's replicas
-	hash       string           // the pod template it runs
-	labels     map[string]string
-	claims     []string // PVCs it mounts
-	addr       string   // 127.0.0.1:<port>
-	probePath  string
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	exitErr    error
-	startedAt  time.Time
-	restarts   int
-	ready      bool
+	name      string // <deployment>-<slot>
+	slot      int    // its index among the Deployment's replicas
+	hash      string // the pod template it runs
+	labels    map[string]string
+	claims    []string // PVCs it mounts
+	addr      string   // 127.0.0.1:<port>
+	probePath string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	exitErr   error
+	startedAt time.Time
+	restarts  int
+	ready     bool
 }
 
 func (p *pod) running() bool {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -69,8 +68,9 @@ type Runtime struct {
 	mu sync.Mutex
 	// pods are each Deployment's pods, by slot.
 	pods map[client.ObjectKey][]*pod
-	// next spreads requests across a Service's ready pods, round robin.
-	next atomic.Uint64
+	// next spreads each Service's requests across its ready pods, round
+	// robin; per Service, so one tenant's traffic does not skew another's.
+	next map[client.ObjectKey]uint64
 
 	// exits wakes the Deployment controller when a server process ends.
 	exits chan event.TypedGenericEvent[*appsv1.Deployment]
@@ -122,6 +122,7 @@ func New(opts Options) (*Runtime, error) {
 		client: mgr.GetClient(),
 		reader: mgr.GetAPIReader(),
 		pods:   map[client.ObjectKey][]*pod{},
+		next:   map[client.ObjectKey]uint64{},
 		exits:  make(chan event.TypedGenericEvent[*appsv1.Deployment], 64),
 		done:   make(chan struct{}),
 	}

@@ -51,6 +51,7 @@ type tenant struct {
 	base   string // the SCIM base path, e.g. /t/users/scim/v2
 	secret string // the ScimToken's Secret
 	uid    string
+	retry  *entraRetry // nil: no retries, a connection error fails the test
 }
 
 // readyTenant waits until the tenant is Ready and its token is in its Secret.

@@ -16,8 +16,8 @@ import (
 // TestEntraProvisioningPostgres runs the whole Entra cycle, groups and a
 // token rotation included, against a storage.postgres tenant: the URL in
 // a Secret key (as CloudNativePG's <cluster>-app Secret has it, under
-// uri), mounted into the server's pod by the operator. (The local runtime
-// runs one process per Deployment: replicas are not exercised here.)
+// uri), mounted into the server's pod by the operator. One replica; two,
+// with one killed mid-cycle, is TestEntraProvisioningPostgresReplicas.
 func TestEntraProvisioningPostgres(t *testing.T) {
 	t.Parallel()
 	url, schema := pgtest.Schema(t)

@@ -18,13 +18,30 @@ var httpClient = &http.Client{Timeout: 15 * time.Second}
 type response struct {
 	status int
 	ctype  string
+	header http.Header
 	body   map[string]any
 	raw    string
 }
 
 // call sends one request as Entra does: through the ingress port with the
-// tenant's Host header, a bearer token, SCIM JSON, and no User-Agent.
+// tenant's Host header, a bearer token, SCIM JSON, and no User-Agent. A
+// tenant with an Entra retry policy (tn.retry) retries as Entra does;
+// without one, a connection error fails the test.
 func (tn *tenant) call(t testing.TB, token, method, path string, body any) response {
+	t.Helper()
+	if tn.retry != nil {
+		return tn.retry.call(t, tn, token, method, path, body)
+	}
+	r, err := tn.send(t, token, method, path, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// send is one attempt of call; err is a connection error or a response
+// cut short.
+func (tn *tenant) send(t testing.TB, token, method, path string, body any) (response, error) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -49,17 +66,20 @@ func (tn *tenant) call(t testing.TB, token, method, path string, body any) respo
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, err
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), raw: string(raw)}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
+	}
+	r := response{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), header: resp.Header, raw: string(raw)}
 	if len(raw) > 0 && strings.Contains(r.ctype, "json") {
 		if err := json.Unmarshal(raw, &r.body); err != nil {
 			t.Fatalf("%s %s: %d, body is not JSON: %v\n%s", method, path, r.status, err, raw)
 		}
 	}
-	return r
+	return r, nil
 }
 
 // expect calls and fails unless the status is one of want.
