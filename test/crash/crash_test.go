@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -88,10 +89,16 @@ func freePort(t *testing.T) string {
 // appended.
 func start(t *testing.T, bin, dir string, logs io.Writer, extra ...string) *server {
 	t.Helper()
+	return startServer(t, bin, logs, append([]string{"--database", filepath.Join(dir, "scim.db"),
+		"--token-file", filepath.Join(dir, "tokens.json"), "--log-level", "warn"}, extra...)...)
+}
+
+// startServer runs the server with args on a free port and waits until it
+// is ready.
+func startServer(t *testing.T, bin string, logs io.Writer, args ...string) *server {
+	t.Helper()
 	addr := freePort(t)
-	args := append([]string{"--listen-address", addr, "--database", filepath.Join(dir, "scim.db"),
-		"--token-file", filepath.Join(dir, "tokens.json"), "--log-level", "warn"}, extra...)
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, append([]string{"--listen-address", addr}, args...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -120,6 +127,16 @@ func start(t *testing.T, bin, dir string, logs io.Writer, extra ...string) *serv
 	}
 }
 
+// writeTokenFile writes dir/tokens.json with the test's token (read and write).
+func writeTokenFile(t *testing.T, dir string) {
+	t.Helper()
+	raw, _ := (&auth.TokenFile{Tokens: []auth.TokenEntry{{Name: "entra", SHA256: auth.Hash(token),
+		Scopes: []string{auth.ScopeRead, auth.ScopeWrite}}}}).Marshal()
+	if err := os.WriteFile(filepath.Join(dir, "tokens.json"), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // kill sends SIGKILL and waits for the process to be gone.
 func (s *server) kill() {
 	s.cmd.Process.Kill()
@@ -132,31 +149,37 @@ type client struct {
 }
 
 func (c *client) do(ctx context.Context, method, url string, body any) (int, []byte, error) {
+	st, _, out, err := c.doHeader(ctx, method, url, body)
+	return st, out, err
+}
+
+// doHeader is do that also returns the response's header.
+func (c *client) doHeader(ctx context.Context, method, url string, body any) (int, http.Header, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/scim+json")
 	res, err := c.hc.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer res.Body.Close()
 	out, err := io.ReadAll(res.Body)
 	if err != nil {
 		// A response cut short by the kill is not an acknowledgement.
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	return res.StatusCode, out, nil
+	return res.StatusCode, res.Header, out, nil
 }
 
 // sentUser is what the test sent for one user.
@@ -208,6 +231,35 @@ type ledger struct {
 	members map[string]map[string]bool // group id -> acknowledged member ids
 }
 
+func newLedger() *ledger {
+	return &ledger{sent: map[string]sentUser{}, users: map[string]sentUser{}, members: map[string]map[string]bool{}}
+}
+
+// acked is how many users the ledger has seen acknowledged.
+func (l *ledger) acked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.users)
+}
+
+// createGroups creates the load's groups through base.
+func createGroups(t *testing.T, c *client, base string, l *ledger) []string {
+	t.Helper()
+	var gids []string
+	for i := range groups {
+		st, body, err := c.do(context.Background(), "POST", base+"/Groups",
+			map[string]any{"displayName": fmt.Sprintf("crash group %d", i), "externalId": fmt.Sprint(i)})
+		if err != nil || st != 201 {
+			t.Fatalf("POST /Groups: %d %v %s", st, err, body)
+		}
+		var g struct{ ID string }
+		json.Unmarshal(body, &g)
+		gids = append(gids, g.ID)
+		l.members[g.ID] = map[string]bool{}
+	}
+	return gids
+}
+
 func newUser(round, n int) sentUser {
 	// Every attribute is unique per user so a torn or mixed-up row shows.
 	tag := fmt.Sprintf("r%d-%06d", round, n)
@@ -218,9 +270,78 @@ func newUser(round, n int) sentUser {
 	}
 }
 
+// loadStats counts what one run of load saw. With retryUnavailable, a 503
+// carrying Retry-After (the database is down) is retried after that delay,
+// as Entra does, and a create answered 409 on such a retry is one that
+// committed before its 503 could be sent (stored, not acknowledged); without
+// it (nil stats too), any answer but 201 or 204 is an error.
+type loadStats struct {
+	retryUnavailable bool
+
+	mu          sync.Mutex
+	acked       int   // writes acknowledged
+	unavailable int   // 503s with Retry-After, retried
+	unacked     int   // creates found committed on their retry
+	connErr     error // the first connection error (a killed server, a hang past the timeout)
+}
+
+// add counts one of what field picks; nil stats count nothing.
+func (s *loadStats) add(field func(*loadStats) *int) {
+	if s != nil {
+		s.mu.Lock()
+		*field(s)++
+		s.mu.Unlock()
+	}
+}
+
+func ackedField(s *loadStats) *int       { return &s.acked }
+func unavailableField(s *loadStats) *int { return &s.unavailable }
+func unackedField(s *loadStats) *int     { return &s.unacked }
+
+func (s *loadStats) lost(ctx context.Context, err error) {
+	if s != nil && ctx.Err() == nil {
+		s.mu.Lock()
+		if s.connErr == nil {
+			s.connErr = err
+		}
+		s.mu.Unlock()
+	}
+}
+
+// snapshot returns the counts.
+func (s *loadStats) snapshot() (acked, unavailable, unacked int, connErr error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acked, s.unavailable, s.unacked, s.connErr
+}
+
+// write sends one write of the load, retrying 503s with Retry-After when
+// the stats say so; retried reports that an earlier attempt got one.
+func (s *loadStats) write(ctx context.Context, c *client, method, url string, body any) (st int, out []byte, retried bool, err error) {
+	for {
+		var hdr http.Header
+		st, hdr, out, err = c.doHeader(ctx, method, url, body)
+		if err != nil || st != http.StatusServiceUnavailable || s == nil || !s.retryUnavailable {
+			return st, out, retried, err
+		}
+		after, perr := strconv.Atoi(hdr.Get("Retry-After"))
+		if perr != nil || after <= 0 {
+			return st, out, retried, nil // a 503 without Retry-After: the caller's error
+		}
+		s.add(unavailableField)
+		retried = true
+		select {
+		case <-ctx.Done():
+			return 0, nil, retried, ctx.Err()
+		case <-time.After(time.Duration(after) * time.Second):
+		}
+	}
+}
+
 // load runs creators and member adders until ctx ends or the server is
-// gone, recording each acknowledged write.
-func load(ctx context.Context, t *testing.T, c *client, base string, round int, gids []string, l *ledger) {
+// gone, recording each acknowledged write in l and counting in stats
+// (which may be nil).
+func load(ctx context.Context, t *testing.T, c *client, base string, round int, gids []string, l *ledger, stats *loadStats) {
 	var wg sync.WaitGroup
 	var seq struct {
 		sync.Mutex
@@ -234,9 +355,14 @@ func load(ctx context.Context, t *testing.T, c *client, base string, round int, 
 				l.mu.Lock()
 				l.sent[u.UserName] = u
 				l.mu.Unlock()
-				st, body, err := c.do(ctx, "POST", base+"/Users", u.doc())
+				st, body, retried, err := stats.write(ctx, c, "POST", base+"/Users", u.doc())
 				if err != nil {
+					stats.lost(ctx, err)
 					return // server killed
+				}
+				if st == http.StatusConflict && retried {
+					stats.add(unackedField)
+					continue
 				}
 				if st != 201 {
 					t.Errorf("POST /Users: %d %s", st, body)
@@ -251,6 +377,7 @@ func load(ctx context.Context, t *testing.T, c *client, base string, round int, 
 				l.users[r.ID] = u
 				l.ids = append(l.ids, r.ID)
 				l.mu.Unlock()
+				stats.add(ackedField)
 			}
 		})
 	}
@@ -279,8 +406,9 @@ func load(ctx context.Context, t *testing.T, c *client, base string, round int, 
 					"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 					"Operations": []any{map[string]any{"op": "Add", "path": "members", "value": vals}},
 				}
-				st, body, err := c.do(ctx, "PATCH", base+"/Groups/"+gid, patch)
+				st, body, _, err := stats.write(ctx, c, "PATCH", base+"/Groups/"+gid, patch)
 				if err != nil {
+					stats.lost(ctx, err)
 					return
 				}
 				if st != 204 {
@@ -292,6 +420,7 @@ func load(ctx context.Context, t *testing.T, c *client, base string, round int, 
 					l.members[gid][id] = true
 				}
 				l.mu.Unlock()
+				stats.add(ackedField)
 			}
 		})
 	}
@@ -471,11 +600,7 @@ func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := buildServer(t, dir)
-	raw, _ := (&auth.TokenFile{Tokens: []auth.TokenEntry{{Name: "entra", SHA256: auth.Hash(token),
-		Scopes: []string{auth.ScopeRead, auth.ScopeWrite}}}}).Marshal()
-	if err := os.WriteFile(filepath.Join(dir, "tokens.json"), raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTokenFile(t, dir)
 	logf, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -485,27 +610,16 @@ func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true},
 	}}
-	l := &ledger{sent: map[string]sentUser{}, users: map[string]sentUser{}, members: map[string]map[string]bool{}}
+	l := newLedger()
 
 	s := start(t, bin, dir, logf)
-	var gids []string
-	for i := range groups {
-		st, body, err := c.do(context.Background(), "POST", s.base+"/Groups",
-			map[string]any{"displayName": fmt.Sprintf("crash group %d", i), "externalId": fmt.Sprint(i)})
-		if err != nil || st != 201 {
-			t.Fatalf("POST /Groups: %d %v %s", st, err, body)
-		}
-		var g struct{ ID string }
-		json.Unmarshal(body, &g)
-		gids = append(gids, g.ID)
-		l.members[g.ID] = map[string]bool{}
-	}
+	gids := createGroups(t, c, s.base, l)
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := 1; round <= rounds; round++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { load(ctx, t, c, s.base, round, gids, l); close(done) }()
+		go func() { load(ctx, t, c, s.base, round, gids, l, nil); close(done) }()
 		// Kill at a random moment, while requests are in flight.
 		time.Sleep(time.Duration(700+rng.IntN(800)) * time.Millisecond)
 		s.kill()

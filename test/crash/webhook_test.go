@@ -3,7 +3,6 @@ package crash
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -19,7 +18,6 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/scim-operator/scim-operator/scimserver/auth"
 	"github.com/scim-operator/scim-operator/scimserver/eventlog"
 	"github.com/scim-operator/scim-operator/scimserver/webhookconfig"
 )
@@ -82,11 +80,7 @@ func TestSIGKILLWithWebhook(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := buildServer(t, dir)
-	raw, _ := (&auth.TokenFile{Tokens: []auth.TokenEntry{{Name: "entra", SHA256: auth.Hash(token),
-		Scopes: []string{auth.ScopeRead, auth.ScopeWrite}}}}).Marshal()
-	if err := os.WriteFile(filepath.Join(dir, "tokens.json"), raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeTokenFile(t, dir)
 	secret, err := webhookconfig.NewSecret()
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +93,7 @@ func TestSIGKILLWithWebhook(t *testing.T) {
 		Name: "mirror", URL: hs.URL, Secrets: []string{secret},
 		Timeout: webhookconfig.Duration(5 * time.Second),
 	}}}
-	raw, _ = file.Marshal()
+	raw, _ := file.Marshal()
 	if err := os.WriteFile(filepath.Join(dir, "webhooks.json"), raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -113,26 +107,15 @@ func TestSIGKILLWithWebhook(t *testing.T) {
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true},
 	}}
-	l := &ledger{sent: map[string]sentUser{}, users: map[string]sentUser{}, members: map[string]map[string]bool{}}
+	l := newLedger()
 
 	s := start(t, bin, dir, logf, flags...)
-	var gids []string
-	for i := range groups {
-		st, body, err := c.do(context.Background(), "POST", s.base+"/Groups",
-			map[string]any{"displayName": fmt.Sprintf("crash group %d", i), "externalId": fmt.Sprint(i)})
-		if err != nil || st != 201 {
-			t.Fatalf("POST /Groups: %d %v %s", st, err, body)
-		}
-		var g struct{ ID string }
-		json.Unmarshal(body, &g)
-		gids = append(gids, g.ID)
-		l.members[g.ID] = map[string]bool{}
-	}
+	gids := createGroups(t, c, s.base, l)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for round := 1; round <= rounds; round++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { load(ctx, t, c, s.base, round, gids, l); close(done) }()
+		go func() { load(ctx, t, c, s.base, round, gids, l, nil); close(done) }()
 		time.Sleep(time.Duration(500+rng.IntN(800)) * time.Millisecond) // kill at a random moment
 		s.kill()
 		<-done
