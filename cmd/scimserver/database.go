@@ -40,16 +40,13 @@ func checkDatabase(o *options) error {
 // openStore opens the store the flags name and describes it for the log
 // (a PostgreSQL URL may hold a password: it is never logged).
 func openStore(ctx context.Context, o *options) (store.Store, []any, error) {
-	url := o.database
+	readURL := func() (string, error) { return o.database, nil }
 	if o.postgresURLFile != "" {
-		raw, err := os.ReadFile(o.postgresURLFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--postgres-url-file: %w", err)
-		}
-		url = strings.TrimSpace(string(raw))
-		if !isPostgresURL(url) {
-			return nil, nil, fmt.Errorf("--postgres-url-file %s: want a postgres:// URL (CloudNativePG: the uri key of the <cluster>-app Secret)", o.postgresURLFile)
-		}
+		readURL = func() (string, error) { return readURLFile(o.postgresURLFile) }
+	}
+	url, err := readURL()
+	if err != nil {
+		return nil, nil, err
 	}
 	if !isPostgresURL(url) {
 		st, err := store.OpenSQLite(url)
@@ -59,12 +56,19 @@ func openStore(ctx context.Context, o *options) (store.Store, []any, error) {
 	if schema == "" {
 		schema = "public"
 	}
+	opts := []postgres.Option{postgres.WithSchema(schema)}
+	if o.postgresURLFile != "" {
+		// The file changes when the credentials rotate: every new
+		// connection reads it again (docs/operations.md).
+		opts = append(opts, postgres.WithURLSource(readURL))
+	}
 	// Replicas start while the database may still be coming up (a new
-	// CloudNativePG cluster): retry the first connection for a while.
+	// CloudNativePG cluster), or before a rotated password reached the
+	// file: retry the first connection for a while, reading the file again.
 	ctx, cancel := context.WithTimeout(ctx, o.postgresStartTimeout)
 	defer cancel()
 	for {
-		st, err := postgres.Open(ctx, url, postgres.WithSchema(schema))
+		st, err := postgres.Open(ctx, url, opts...)
 		if err == nil || !errors.Is(err, store.ErrUnavailable) {
 			return st, []any{"database", "postgres", "schema", schema}, err
 		}
@@ -73,5 +77,21 @@ func openStore(ctx context.Context, o *options) (store.Store, []any, error) {
 			return nil, nil, fmt.Errorf("PostgreSQL did not answer within %s: %w", o.postgresStartTimeout, err)
 		case <-time.After(2 * time.Second):
 		}
+		if fresh, ferr := readURL(); ferr == nil {
+			url = fresh
+		}
 	}
+}
+
+// readURLFile reads a PostgreSQL URL from a mounted Secret key.
+func readURLFile(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--postgres-url-file: %w", err)
+	}
+	url := strings.TrimSpace(string(raw))
+	if !isPostgresURL(url) {
+		return "", fmt.Errorf("--postgres-url-file %s: want a postgres:// URL (CloudNativePG: the uri key of the <cluster>-app Secret)", path)
+	}
+	return url, nil
 }

@@ -8,6 +8,7 @@ package pgtest
 import (
 	"context"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,3 +121,61 @@ func (s *Server) run(cmd string) {
 		s.t.Fatalf("pgtest: test-server.sh %s: %v\n%s", cmd, err, out)
 	}
 }
+
+// Exec runs one statement on the private server as its superuser.
+func (s *Server) Exec(t testing.TB, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("pgtest: %s: %v", sql, err)
+	}
+}
+
+// PasswordRole makes the private server check passwords (scram-sha-256)
+// of every role but its superuser, creates role with password and the
+// right to create schemas, and returns the role's URL. The server trusts
+// every connection otherwise, so a changed password would change nothing.
+func (s *Server) PasswordRole(t testing.TB, role, password string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	var hba string
+	if err := conn.QueryRow(ctx, `SHOW hba_file`).Scan(&hba); err != nil {
+		t.Fatalf("pgtest: hba_file: %v", err)
+	}
+	const rules = "local all postgres trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+	if err := os.WriteFile(hba, []byte(rules), 0o600); err != nil {
+		t.Fatalf("pgtest: write %s: %v", hba, err)
+	}
+	id := pgx.Identifier{role}.Sanitize()
+	for _, sql := range []string{
+		`SELECT pg_reload_conf()`,
+		`CREATE ROLE ` + id + ` LOGIN PASSWORD ` + Literal(password),
+		`GRANT CREATE ON DATABASE postgres TO ` + id,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("pgtest: %s: %v", sql, err)
+		}
+	}
+	u, err := neturl.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = neturl.UserPassword(role, password)
+	return u.String()
+}
+
+// Literal quotes s as an SQL string literal (for statements that take no
+// parameters, such as ALTER ROLE ... PASSWORD).
+func Literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -43,6 +43,7 @@ type Store struct {
 	events store.Wakeup
 	stop   context.CancelFunc
 	done   chan struct{}
+	urls   *urlSource // nil: the URL Open was given, for good
 }
 
 var _ store.Store = (*Store)(nil)
@@ -50,6 +51,7 @@ var _ store.Store = (*Store)(nil)
 type options struct {
 	schema string
 	now    func() time.Time
+	url    func() (string, error)
 }
 
 // Option configures Open.
@@ -58,6 +60,19 @@ type Option func(*options)
 // WithSchema sets the tenant's schema (default "public"); it is created if
 // missing. Tenants sharing a database never see each other's rows.
 func WithSchema(s string) Option { return func(o *options) { o.schema = s } }
+
+// WithURLSource has the store ask source for the database URL again before
+// every new connection (the pool's and the change listener's) and connect
+// as it says: when credentials rotate (CloudNativePG changes the password
+// in the <cluster>-app Secret, the kubelet updates the mounted file), new
+// connections use the new ones without a restart, while open connections
+// keep working. Host, port, database, user, password and TLS follow the
+// source; pool size and timeouts stay those of the URL given to Open. A
+// source that fails, or a URL that does not parse, leaves the last good
+// one in use.
+func WithURLSource(source func() (string, error)) Option {
+	return func(o *options) { o.url = source }
+}
 
 // WithClock sets the clock used for created and lastModified (tests).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -96,11 +111,19 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
+	var urls *urlSource
+	if o.url != nil {
+		urls = &urlSource{read: o.url, last: url}
+		cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+			urls.apply(cc)
+			return nil
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", classify(err))
 	}
-	s := &Store{pool: pool, schema: o.schema, now: o.now, done: make(chan struct{})}
+	s := &Store{pool: pool, schema: o.schema, now: o.now, done: make(chan struct{}), urls: urls}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -203,7 +226,10 @@ func classify(err error) error {
 		case len(pe.Code) == 5 && pe.Code[:2] == "08", // connection exception
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, crash, starting
 			pe.Code == "53300", // too many connections
-			pe.Code == "25006": // read-only transaction: a standby after failover
+			pe.Code == "25006", // read-only transaction: a standby after failover
+			// Refused credentials: rotated in the database before the
+			// URL file caught up; new connections read it again.
+			pe.Code == "28P01", pe.Code == "28000":
 			return store.Unavailable(err)
 		}
 		return err
