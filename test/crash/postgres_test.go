@@ -231,3 +231,63 @@ func checkReplicas(t *testing.T, r *pgReplicas, servers []*server) {
 	}
 	t.Logf("%d acknowledged users and %d acknowledged memberships all present and whole, %d users stored, read through both replicas", users, members, len(names))
 }
+
+// TestPostgresPasswordRotation: the database role's password changes (as
+// CloudNativePG rotates the <cluster>-app Secret) under two running
+// servers, and their sessions end. Until the mounted URL file has the new
+// password, both answer writes 503 with Retry-After and report not ready;
+// once it has, both serve again without a restart, with every earlier
+// write there.
+func TestPostgresPasswordRotation(t *testing.T) {
+	db := pgtest.StartServer(t)
+	oldURL := db.PasswordRole(t, "scim_rotating", "first-password")
+	r, servers := newPGReplicas(t, oldURL, "tenant_rotation")
+	ctx := context.Background()
+	n := 0
+	create := func(s *server) (int, http.Header, []byte) {
+		n++
+		st, hdr, body, err := r.c.doHeader(ctx, "POST", s.base+"/Users", newUser(9, n).doc())
+		if err != nil {
+			t.Fatalf("POST /Users: %v", err)
+		}
+		return st, hdr, body
+	}
+	created := 0
+	for _, s := range servers {
+		if st, _, body := create(s); st != http.StatusCreated {
+			t.Fatalf("before the rotation: %d %s", st, body)
+		}
+		created++
+	}
+
+	db.Exec(t, `ALTER ROLE scim_rotating PASSWORD `+pgtest.Literal("second-password"))
+	db.Exec(t, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'scim_rotating'`)
+	for i, s := range servers {
+		waitFor(t, fmt.Sprintf("server %d not ready with the old password", i), func() bool { return readyz(s) == http.StatusServiceUnavailable })
+		if st, hdr, body := create(s); st != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
+			t.Fatalf("server %d, a write with the old password: %d Retry-After %q %s", i, st, hdr.Get("Retry-After"), body)
+		}
+	}
+
+	// The kubelet updates the mounted file: a new file renamed over it.
+	tmp := r.urlFile + ".new"
+	if err := os.WriteFile(tmp, []byte(strings.Replace(oldURL, "first-password", "second-password", 1)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, r.urlFile); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range servers {
+		waitFor(t, fmt.Sprintf("server %d ready with the new password", i), func() bool { return readyz(s) == http.StatusOK })
+		if st, _, body := create(s); st != http.StatusCreated {
+			t.Fatalf("server %d after the file changed: %d %s", i, st, body)
+		}
+		created++
+		if !alive(s) {
+			t.Fatalf("server %d exited", i)
+		}
+	}
+	if got := len(listUsers(t, r.c, servers[1].base)); got != created {
+		t.Fatalf("%d users stored, %d created", got, created)
+	}
+}
