@@ -201,6 +201,24 @@ func TestEntraProvisioningPostgresReplicas(t *testing.T) {
 	}
 	t.Logf("directory: %d users, %d groups; feed: %d events, gap-free, one per acknowledged write (%d writes)",
 		len(byName), len(expected.groups), len(evs), len(retry.writes()))
+
+	// Scaling: the runtime follows spec.replicas up and down, and the
+	// tenant keeps serving through the remaining pods.
+	for _, n := range []int32{3, 1} {
+		cur := &scimv1alpha1.ScimTenant{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cur); err != nil {
+			t.Fatal(err)
+		}
+		before := cur.DeepCopy()
+		cur.Spec.Replicas = ptr.To(n)
+		if err := k8s.Patch(ctx, cur, client.MergeFrom(before)); err != nil {
+			t.Fatal(err)
+		}
+		readyReplicas(t, name, dep, n)
+		if s := tn.statusWith(t, tok); s != http.StatusOK {
+			t.Fatalf("Test Connection with %d replicas: %d", n, s)
+		}
+	}
 }
 
 // readyReplicas waits until the Deployment reports n ready and available
