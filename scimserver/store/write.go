@@ -39,6 +39,70 @@ func indexOf(kind Kind, doc map[string]any) indexed {
 	return ix
 }
 
+// ixSet says which indexed column groups an UPDATE sets.
+type ixSet uint8
+
+const (
+	ixUserName ixSet = 1 << iota
+	ixExternalID
+	ixDisplayName // display_name and display_name_folded
+	ixAll         = ixUserName | ixExternalID | ixDisplayName
+)
+
+// changed lists the column groups whose values differ between ix and to.
+// SQLite rewrites an index entry for every indexed column an UPDATE sets,
+// even to the value it had: setting all of them cost a PATCH of a
+// non-indexed attribute four WAL frames instead of one (measured,
+// docs/benchmarks.md), and each frame is written and checksummed at
+// commit and again at checkpoint.
+func (ix indexed) changed(to indexed) ixSet {
+	var set ixSet
+	if ix.userName != to.userName {
+		set |= ixUserName
+	}
+	if ix.externalID != to.externalID {
+		set |= ixExternalID
+	}
+	if ix.displayName != to.displayName || ix.displayFolded != to.displayFolded {
+		set |= ixDisplayName
+	}
+	return set
+}
+
+// updateSQL is the UPDATE of a resource's document, last_modified and
+// version that also sets the column groups in set. Its parameters are
+// doc, last_modified, version, then the set columns in the order of
+// indexed's fields, then rid (see updateArgs).
+func updateSQL(set ixSet) string {
+	q := `UPDATE resources SET doc = ?, last_modified = ?, version = ?`
+	if set&ixUserName != 0 {
+		q += `, user_name_folded = ?`
+	}
+	if set&ixExternalID != 0 {
+		q += `, external_id = ?`
+	}
+	if set&ixDisplayName != 0 {
+		q += `, display_name = ?, display_name_folded = ?`
+	}
+	return q + ` WHERE rid = ?`
+}
+
+// updateArgs are the parameters of updateSQL(set).
+func updateArgs(set ixSet, doc []byte, modified, version int64, ix indexed, rid int64) []any {
+	args := make([]any, 0, 8)
+	args = append(args, doc, modified, version)
+	if set&ixUserName != 0 {
+		args = append(args, ix.userName)
+	}
+	if set&ixExternalID != 0 {
+		args = append(args, ix.externalID)
+	}
+	if set&ixDisplayName != 0 {
+		args = append(args, ix.displayName, ix.displayFolded)
+	}
+	return append(args, rid)
+}
+
 func checkKind(kind Kind) error {
 	if kind != User && kind != Group {
 		return fmt.Errorf("store: unknown kind %q", kind)
@@ -119,6 +183,8 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		if err != nil {
 			return err
 		}
+		// Before mutate, which may change cur.Doc in place.
+		was := indexOf(kind, cur.Doc)
 		doc, ops, err := mutate(cur)
 		if err != nil {
 			return err
@@ -135,9 +201,9 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		}
 		now := s.now().UTC()
 		ix := indexOf(kind, doc)
-		if _, err := tx.StmtContext(ctx, s.stmts.update).ExecContext(ctx,
-			enc, now.UnixNano(), cur.Version+1,
-			ix.userName, ix.externalID, ix.displayName, ix.displayFolded, rid); err != nil {
+		set := was.changed(ix)
+		if _, err := tx.StmtContext(ctx, s.stmts.update[set]).ExecContext(ctx,
+			updateArgs(set, enc, now.UnixNano(), cur.Version+1, ix, rid)...); err != nil {
 			return conflict(err, kind, id, doc)
 		}
 		ew = s.eventWriter(ctx, tx, now)
