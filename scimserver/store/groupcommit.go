@@ -115,6 +115,24 @@ func (s *SQLite) runBatch(batch []*writeJob) {
 		failAll(err)
 		return
 	}
+	// A lone write needs no savepoint: if it fails, the whole
+	// transaction is rolled back. Sequential writers (Entra's member
+	// adds) send lone writes, and the savepoint and its release were two
+	// more statements for each.
+	if len(batch) == 1 {
+		results[0] = runJob(batch[0], tx)
+		if results[0].err != nil || results[0].panic != nil {
+			tx.Rollback()
+			finish()
+			return
+		}
+		if err := tx.Commit(); err != nil {
+			failAll(err)
+			return
+		}
+		finish()
+		return
+	}
 	ok := 0
 	for i, j := range batch {
 		if _, err := tx.StmtContext(ctx, s.stmts.savepoint).ExecContext(ctx); err != nil {
