@@ -212,9 +212,15 @@ func (w *eventWriter) logCreate(r *Resource, enc []byte, deltas []memberDelta) e
 // an attribute changed (none when nothing did), then one per net
 // membership change.
 func (w *eventWriter) logUpdate(kind Kind, cur *Resource, doc map[string]any, enc []byte, deltas []memberDelta) error {
-	changes, err := diffDocs(cur.Doc, doc)
-	if err != nil {
-		return err
+	var changes []eventlog.Change
+	// The same encoding is the same document (json.Marshal is
+	// deterministic, and diffDocs compares encodings): a member-only
+	// PATCH of a group skips the walk.
+	if cur.Raw == nil || !bytes.Equal(cur.Raw, enc) {
+		var err error
+		if changes, err = diffDocs(cur.Doc, doc); err != nil {
+			return err
+		}
 	}
 	if len(changes) == 0 && len(deltas) == 0 {
 		return nil
