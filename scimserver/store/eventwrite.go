@@ -31,7 +31,7 @@ func (s *SQLite) eventWriter(ctx context.Context, tx *sql.Tx, now time.Time) *ev
 	if s.noEvents {
 		return nil
 	}
-	return &eventWriter{ctx: ctx, ins: tx.StmtContext(ctx, s.stmts.insertEvent), now: now.UnixNano()}
+	return &eventWriter{ctx: ctx, ins: s.in(tx, s.stmts.insertEvent), now: now.UnixNano()}
 }
 
 func (w *eventWriter) add(typ string, kind Kind, id string, data []byte) error {
@@ -255,7 +255,7 @@ func (s *SQLite) deleteLogged(ctx context.Context, tx *sql.Tx, w *eventWriter, k
 		rid, created, modified, version int64
 		raw                             []byte
 	)
-	err := tx.StmtContext(ctx, s.stmts.rawForDelete).QueryRowContext(ctx, string(kind), id).
+	err := s.in(tx, s.stmts.rawForDelete).QueryRowContext(ctx, string(kind), id).
 		Scan(&rid, &raw, &created, &modified, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
@@ -268,7 +268,7 @@ func (s *SQLite) deleteLogged(ctx context.Context, tx *sql.Tx, w *eventWriter, k
 			return err
 		}
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts.deleteRID).ExecContext(ctx, rid); err != nil {
+	if _, err := s.in(tx, s.stmts.deleteRID).ExecContext(ctx, rid); err != nil {
 		return err
 	}
 	return w.logDelete(kind, id, raw, created, modified, version)
@@ -294,7 +294,7 @@ func (w *eventWriter) logDelete(kind Kind, id string, raw []byte, created, modif
 
 // logLeaveGroups appends group.member_removed for each group user rid is in.
 func (s *SQLite) logLeaveGroups(ctx context.Context, tx *sql.Tx, w *eventWriter, rid int64, id string) error {
-	rows, err := tx.StmtContext(ctx, s.stmts.groupsOfRID).QueryContext(ctx, rid)
+	rows, err := s.in(tx, s.stmts.groupsOfRID).QueryContext(ctx, rid)
 	if err != nil {
 		return err
 	}

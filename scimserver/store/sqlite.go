@@ -33,6 +33,7 @@ type SQLite struct {
 	jobs     chan *writeJob
 	quit     chan struct{}
 	loopDone chan struct{}
+	txStmts  txStmts // the batch transaction's statements; commit loop only
 }
 
 var _ Store = (*SQLite)(nil)

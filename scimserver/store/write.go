@@ -131,7 +131,7 @@ func (s *SQLite) Create(ctx context.Context, r *Resource) error {
 
 	var ew *eventWriter
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, s.stmts.insert).ExecContext(ctx,
+		res, err := s.in(tx, s.stmts.insert).ExecContext(ctx,
 			string(r.Kind), r.ID, doc, now.UnixNano(), now.UnixNano(),
 			ix.userName, ix.externalID, ix.displayName, ix.displayFolded)
 		if err != nil {
@@ -179,7 +179,7 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		ew  *eventWriter
 	)
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		cur, rid, err := scanResource(kind, tx.StmtContext(ctx, s.stmts.forUpdate).QueryRowContext(ctx, string(kind), id))
+		cur, rid, err := scanResource(kind, s.in(tx, s.stmts.forUpdate).QueryRowContext(ctx, string(kind), id))
 		if err != nil {
 			return err
 		}
@@ -202,7 +202,7 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		now := s.now().UTC()
 		ix := indexOf(kind, doc)
 		set := was.changed(ix)
-		if _, err := tx.StmtContext(ctx, s.stmts.update[set]).ExecContext(ctx,
+		if _, err := s.in(tx, s.stmts.update[set]).ExecContext(ctx,
 			updateArgs(set, enc, now.UnixNano(), cur.Version+1, ix, rid)...); err != nil {
 			return conflict(err, kind, id, doc)
 		}
@@ -221,7 +221,7 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		}
 		groups := cur.Groups // [] when the read probed none
 		if kind == User && groups == nil {
-			if groups, err = userGroups(ctx, tx.StmtContext(ctx, s.stmts.userGroups), rid); err != nil {
+			if groups, err = userGroups(ctx, s.in(tx, s.stmts.userGroups), rid); err != nil {
 				return err
 			}
 		}
@@ -266,8 +266,8 @@ func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, op
 		switch op.Kind {
 		case MemberAdd:
 			if add == nil {
-				add = tx.StmtContext(ctx, s.stmts.addMember)
-				exists = tx.StmtContext(ctx, s.stmts.userExists)
+				add = s.in(tx, s.stmts.addMember)
+				exists = s.in(tx, s.stmts.userExists)
 			}
 			for _, m := range op.Members {
 				res, err := add.ExecContext(ctx, group, m.Value)
@@ -292,7 +292,7 @@ func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, op
 			}
 		case MemberRemove:
 			if remove == nil {
-				remove = tx.StmtContext(ctx, s.stmts.removeMember)
+				remove = s.in(tx, s.stmts.removeMember)
 			}
 			for _, m := range op.Members {
 				// Removing a non-member is not an error.
@@ -314,7 +314,7 @@ func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, op
 					return err
 				}
 			}
-			if _, err := tx.StmtContext(ctx, s.stmts.clear).ExecContext(ctx, group); err != nil {
+			if _, err := s.in(tx, s.stmts.clear).ExecContext(ctx, group); err != nil {
 				return err
 			}
 		default:
@@ -364,7 +364,7 @@ func (s *SQLite) deleteWithEvents(ctx context.Context, kind Kind, id string) err
 
 // trackClear records every current member of group as leaving.
 func (s *SQLite) trackClear(ctx context.Context, tx *sql.Tx, group int64, track *memberTracker) error {
-	rows, err := tx.StmtContext(ctx, s.stmts.memberIDs).QueryContext(ctx, group)
+	rows, err := s.in(tx, s.stmts.memberIDs).QueryContext(ctx, group)
 	if err != nil {
 		return err
 	}
