@@ -55,7 +55,7 @@ var (
 // the fill itself is lazy, so plain go test does not pay for it.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if benchDB != "" {
+	if benchDB != "" && os.Getenv("SCIM_BENCH_DB") == "" {
 		os.RemoveAll(filepath.Dir(benchDB))
 	}
 	os.Exit(code)
@@ -124,8 +124,25 @@ func newBenchEnv(b *testing.B, opts ...store.Option) *benchEnv {
 		return serveBench(b, openPostgresBench(b, url)) // bench_postgres_test.go
 	}
 	benchOnce.Do(func() {
+		// SCIM_BENCH_DB names a filled database to reuse (filled there
+		// when missing, kept afterwards): a CPU profile of a write
+		// benchmark then holds the benchmark alone, since the fill's
+		// writes run on the store's commit goroutine, where
+		// pprof -ignore benchFill cannot tell them apart.
+		if p := os.Getenv("SCIM_BENCH_DB"); p != "" {
+			if _, err := os.Stat(p); err == nil {
+				benchDB = p
+				return
+			}
+		}
 		t0 := time.Now()
 		benchDB, benchErr = benchFill()
+		if p := os.Getenv("SCIM_BENCH_DB"); p != "" && benchErr == nil {
+			if benchErr = os.Rename(benchDB, p); benchErr == nil {
+				os.RemoveAll(filepath.Dir(benchDB))
+				benchDB = p
+			}
+		}
 		fmt.Fprintf(os.Stderr, "bench: filled %d users and a %d-member group in %s\n", benchUsers, benchBigMembers, time.Since(t0).Round(time.Second))
 	})
 	if benchErr != nil {

@@ -31,7 +31,7 @@ func (s *SQLite) eventWriter(ctx context.Context, tx *sql.Tx, now time.Time) *ev
 	if s.noEvents {
 		return nil
 	}
-	return &eventWriter{ctx: ctx, ins: tx.StmtContext(ctx, s.stmts.insertEvent), now: now.UnixNano()}
+	return &eventWriter{ctx: ctx, ins: s.in(tx, s.stmts.insertEvent), now: now.UnixNano()}
 }
 
 func (w *eventWriter) add(typ string, kind Kind, id string, data []byte) error {
@@ -212,9 +212,15 @@ func (w *eventWriter) logCreate(r *Resource, enc []byte, deltas []memberDelta) e
 // an attribute changed (none when nothing did), then one per net
 // membership change.
 func (w *eventWriter) logUpdate(kind Kind, cur *Resource, doc map[string]any, enc []byte, deltas []memberDelta) error {
-	changes, err := diffDocs(cur.Doc, doc)
-	if err != nil {
-		return err
+	var changes []eventlog.Change
+	// The same encoding is the same document (json.Marshal is
+	// deterministic, and diffDocs compares encodings): a member-only
+	// PATCH of a group skips the walk.
+	if cur.Raw == nil || !bytes.Equal(cur.Raw, enc) {
+		var err error
+		if changes, err = diffDocs(cur.Doc, doc); err != nil {
+			return err
+		}
 	}
 	if len(changes) == 0 && len(deltas) == 0 {
 		return nil
@@ -249,7 +255,7 @@ func (s *SQLite) deleteLogged(ctx context.Context, tx *sql.Tx, w *eventWriter, k
 		rid, created, modified, version int64
 		raw                             []byte
 	)
-	err := tx.StmtContext(ctx, s.stmts.rawForDelete).QueryRowContext(ctx, string(kind), id).
+	err := s.in(tx, s.stmts.rawForDelete).QueryRowContext(ctx, string(kind), id).
 		Scan(&rid, &raw, &created, &modified, &version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
@@ -262,7 +268,7 @@ func (s *SQLite) deleteLogged(ctx context.Context, tx *sql.Tx, w *eventWriter, k
 			return err
 		}
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts.deleteRID).ExecContext(ctx, rid); err != nil {
+	if _, err := s.in(tx, s.stmts.deleteRID).ExecContext(ctx, rid); err != nil {
 		return err
 	}
 	return w.logDelete(kind, id, raw, created, modified, version)
@@ -288,7 +294,7 @@ func (w *eventWriter) logDelete(kind Kind, id string, raw []byte, created, modif
 
 // logLeaveGroups appends group.member_removed for each group user rid is in.
 func (s *SQLite) logLeaveGroups(ctx context.Context, tx *sql.Tx, w *eventWriter, rid int64, id string) error {
-	rows, err := tx.StmtContext(ctx, s.stmts.groupsOfRID).QueryContext(ctx, rid)
+	rows, err := s.in(tx, s.stmts.groupsOfRID).QueryContext(ctx, rid)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 )
 
 // Group commit: concurrent writes share one transaction and one WAL
@@ -54,8 +55,8 @@ func (s *SQLite) write(ctx context.Context, fn func(ctx context.Context, tx *sql
 }
 
 // commitLoop takes a write, adds whatever other writes are waiting at that
-// moment (it never waits for more: a lone write commits at once) and runs
-// them as one transaction.
+// moment and after one yield of the processor (it never waits on a timer:
+// a lone write commits at once) and runs them as one transaction.
 func (s *SQLite) commitLoop() {
 	defer close(s.loopDone)
 	for {
@@ -65,18 +66,32 @@ func (s *SQLite) commitLoop() {
 		case <-s.quit:
 			return
 		}
-		batch := []*writeJob{j}
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case j := <-s.jobs:
-				batch = append(batch, j)
-			default:
-				break gather
-			}
+		batch := s.gather([]*writeJob{j})
+		// Yield once before the batch starts: request goroutines that
+		// are runnable reach write() and join it. Without this, a
+		// batch held 1.7 writes on average at 16 concurrent clients;
+		// with it 5.5, and the pages the writes share (the events and
+		// resources tails, counts) are written once per batch. The
+		// cost is one scheduling round of latency.
+		if len(batch) < maxBatch {
+			runtime.Gosched()
+			batch = s.gather(batch)
 		}
 		s.runBatch(batch)
 	}
+}
+
+// gather adds the writes waiting now to batch, up to maxBatch.
+func (s *SQLite) gather(batch []*writeJob) []*writeJob {
+	for len(batch) < maxBatch {
+		select {
+		case j := <-s.jobs:
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (s *SQLite) runBatch(batch []*writeJob) {
@@ -100,16 +115,34 @@ func (s *SQLite) runBatch(batch []*writeJob) {
 		failAll(err)
 		return
 	}
+	// A lone write needs no savepoint: if it fails, the whole
+	// transaction is rolled back. Sequential writers (Entra's member
+	// adds) send lone writes, and the savepoint and its release were two
+	// more statements for each.
+	if len(batch) == 1 {
+		results[0] = runJob(batch[0], tx)
+		if results[0].err != nil || results[0].panic != nil {
+			tx.Rollback()
+			finish()
+			return
+		}
+		if err := tx.Commit(); err != nil {
+			failAll(err)
+			return
+		}
+		finish()
+		return
+	}
 	ok := 0
 	for i, j := range batch {
-		if _, err := tx.StmtContext(ctx, s.stmts.savepoint).ExecContext(ctx); err != nil {
+		if _, err := s.in(tx, s.stmts.savepoint).ExecContext(ctx); err != nil {
 			tx.Rollback()
 			failAll(fmt.Errorf("store: savepoint: %w", err))
 			return
 		}
 		results[i] = runJob(j, tx)
 		if results[i].err == nil && results[i].panic == nil {
-			if _, err := tx.StmtContext(ctx, s.stmts.release).ExecContext(ctx); err != nil {
+			if _, err := s.in(tx, s.stmts.release).ExecContext(ctx); err != nil {
 				tx.Rollback()
 				failAll(fmt.Errorf("store: release savepoint: %w", err))
 				return
@@ -118,8 +151,8 @@ func (s *SQLite) runBatch(batch []*writeJob) {
 			continue
 		}
 		// Undo this write only; the savepoint stays open until released.
-		_, err1 := tx.StmtContext(ctx, s.stmts.rollbackTo).ExecContext(ctx)
-		_, err2 := tx.StmtContext(ctx, s.stmts.release).ExecContext(ctx)
+		_, err1 := s.in(tx, s.stmts.rollbackTo).ExecContext(ctx)
+		_, err2 := s.in(tx, s.stmts.release).ExecContext(ctx)
 		if err := errors.Join(err1, err2); err != nil {
 			tx.Rollback()
 			failAll(fmt.Errorf("store: roll back a failed write: %w", err))
@@ -136,6 +169,35 @@ func (s *SQLite) runBatch(batch []*writeJob) {
 		return
 	}
 	finish()
+}
+
+// txStmts caches the current batch transaction's statements. A
+// tx.StmtContext allocates a statement bound to the transaction and
+// registers it for closing at the commit; a PATCH called it five times,
+// for 6 % of its allocations. A batch's writes share the transaction, so
+// they share its statements. Only the commit loop's goroutine uses it.
+type txStmts struct {
+	tx *sql.Tx
+	m  map[*sql.Stmt]*sql.Stmt
+}
+
+// in returns st bound to tx, which must be the running batch's
+// transaction.
+func (s *SQLite) in(tx *sql.Tx, st *sql.Stmt) *sql.Stmt {
+	c := &s.txStmts
+	if c.tx != tx {
+		c.tx = tx
+		clear(c.m)
+	}
+	if ts, ok := c.m[st]; ok {
+		return ts
+	}
+	if c.m == nil {
+		c.m = make(map[*sql.Stmt]*sql.Stmt)
+	}
+	ts := tx.Stmt(st)
+	c.m[st] = ts
+	return ts
 }
 
 // runJob runs one job, turning a panic into a result for its caller.

@@ -11,6 +11,50 @@ import (
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
 
+// A batch of one write runs without a savepoint: a write that fails
+// after writing, or panics, still leaves nothing behind.
+func TestRunBatchLoneWrite(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name      string
+		fail      error
+		panics    bool
+		wantSaved bool
+	}{
+		{"succeeds", nil, false, true},
+		{"fails after writing", boom, false, false},
+		{"panics after writing", nil, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := openTest(t)
+			ctx := context.Background()
+			j := &writeJob{ctx: ctx, done: make(chan jobResult, 1), fn: func(ctx context.Context, tx *sql.Tx) error {
+				if _, err := tx.StmtContext(ctx, s.stmts.insert).ExecContext(ctx, string(User), "u1", `{}`, 1, 1, "a", nil, nil, nil); err != nil {
+					return err
+				}
+				if tc.panics {
+					panic("mutate bug")
+				}
+				return tc.fail
+			}}
+			s.runBatch([]*writeJob{j})
+			res := <-j.done
+			if !errors.Is(res.err, tc.fail) || (res.panic != nil) != tc.panics {
+				t.Errorf("result %+v, want err %v, panic %v", res, tc.fail, tc.panics)
+			}
+			_, err := s.GetRaw(ctx, User, "u1")
+			if saved := err == nil; saved != tc.wantSaved {
+				t.Errorf("stored: %v, want %v (%v)", saved, tc.wantSaved, err)
+			}
+			// The connection is usable afterwards: no transaction left open.
+			if err := s.Create(ctx, &Resource{Kind: User, ID: "u2", Doc: map[string]any{"userName": "b"}}); err != nil {
+				t.Errorf("next write: %v", err)
+			}
+		})
+	}
+}
+
 // One batch: each write succeeds or fails alone, a panic reaches its own
 // caller, and only the successful writes are committed.
 func TestRunBatchIsolatesWrites(t *testing.T) {

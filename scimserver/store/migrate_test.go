@@ -104,6 +104,10 @@ func TestPragmas(t *testing.T) {
 			t.Errorf("%s busy_timeout %s", db.name, got)
 		}
 	}
+	// Only the writer commits, so only it checkpoints.
+	if got := pragma(t, s.w.QueryRow, "wal_autocheckpoint"); got != "4000" {
+		t.Errorf("writer wal_autocheckpoint %s, want 4000", got)
+	}
 	if err := s.Ping(context.Background()); err != nil {
 		t.Error(err)
 	}

@@ -22,7 +22,8 @@ const scanCols = `rid, id, doc, created, last_modified, version`
 // used inside transactions through tx.StmtContext.
 type stmts struct {
 	// writer
-	insert, forUpdate, update, deleteRes       *sql.Stmt
+	insert, forUpdate, deleteRes               *sql.Stmt
+	update                                     [ixAll + 1]*sql.Stmt // by the index columns it sets (write.go)
 	addMember, userExists, removeMember, clear *sql.Stmt
 	userGroups                                 *sql.Stmt
 	savepoint, release, rollbackTo             *sql.Stmt // group commit
@@ -50,8 +51,9 @@ func (s *stmts) prepare(ctx context.Context, w, r *sql.DB, events bool) error {
 		(kind, id, doc, created, last_modified, version, user_name_folded, external_id, display_name, display_name_folded)
 		VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`)
 	s.forUpdate = p(w, `SELECT `+resCols+` FROM resources WHERE kind = ? AND id = ?`)
-	s.update = p(w, `UPDATE resources SET doc = ?, last_modified = ?, version = ?,
-		user_name_folded = ?, external_id = ?, display_name = ?, display_name_folded = ? WHERE rid = ?`)
+	for set := range s.update {
+		s.update[set] = p(w, updateSQL(ixSet(set)))
+	}
 	s.deleteRes = p(w, `DELETE FROM resources WHERE kind = ? AND id = ?`)
 	s.addMember = p(w, `INSERT OR IGNORE INTO members (group_rid, member_rid)
 		SELECT ?, rid FROM resources WHERE kind = 'User' AND id = ?`)

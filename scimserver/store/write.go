@@ -39,6 +39,70 @@ func indexOf(kind Kind, doc map[string]any) indexed {
 	return ix
 }
 
+// ixSet says which indexed column groups an UPDATE sets.
+type ixSet uint8
+
+const (
+	ixUserName ixSet = 1 << iota
+	ixExternalID
+	ixDisplayName // display_name and display_name_folded
+	ixAll         = ixUserName | ixExternalID | ixDisplayName
+)
+
+// changed lists the column groups whose values differ between ix and to.
+// SQLite rewrites an index entry for every indexed column an UPDATE sets,
+// even to the value it had: setting all of them cost a PATCH of a
+// non-indexed attribute four WAL frames instead of one (measured,
+// docs/benchmarks.md), and each frame is written and checksummed at
+// commit and again at checkpoint.
+func (ix indexed) changed(to indexed) ixSet {
+	var set ixSet
+	if ix.userName != to.userName {
+		set |= ixUserName
+	}
+	if ix.externalID != to.externalID {
+		set |= ixExternalID
+	}
+	if ix.displayName != to.displayName || ix.displayFolded != to.displayFolded {
+		set |= ixDisplayName
+	}
+	return set
+}
+
+// updateSQL is the UPDATE of a resource's document, last_modified and
+// version that also sets the column groups in set. Its parameters are
+// doc, last_modified, version, then the set columns in the order of
+// indexed's fields, then rid (see updateArgs).
+func updateSQL(set ixSet) string {
+	q := `UPDATE resources SET doc = ?, last_modified = ?, version = ?`
+	if set&ixUserName != 0 {
+		q += `, user_name_folded = ?`
+	}
+	if set&ixExternalID != 0 {
+		q += `, external_id = ?`
+	}
+	if set&ixDisplayName != 0 {
+		q += `, display_name = ?, display_name_folded = ?`
+	}
+	return q + ` WHERE rid = ?`
+}
+
+// updateArgs are the parameters of updateSQL(set).
+func updateArgs(set ixSet, doc []byte, modified, version int64, ix indexed, rid int64) []any {
+	args := make([]any, 0, 8)
+	args = append(args, doc, modified, version)
+	if set&ixUserName != 0 {
+		args = append(args, ix.userName)
+	}
+	if set&ixExternalID != 0 {
+		args = append(args, ix.externalID)
+	}
+	if set&ixDisplayName != 0 {
+		args = append(args, ix.displayName, ix.displayFolded)
+	}
+	return append(args, rid)
+}
+
 func checkKind(kind Kind) error {
 	if kind != User && kind != Group {
 		return fmt.Errorf("store: unknown kind %q", kind)
@@ -67,7 +131,7 @@ func (s *SQLite) Create(ctx context.Context, r *Resource) error {
 
 	var ew *eventWriter
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.StmtContext(ctx, s.stmts.insert).ExecContext(ctx,
+		res, err := s.in(tx, s.stmts.insert).ExecContext(ctx,
 			string(r.Kind), r.ID, doc, now.UnixNano(), now.UnixNano(),
 			ix.userName, ix.externalID, ix.displayName, ix.displayFolded)
 		if err != nil {
@@ -115,10 +179,12 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		ew  *eventWriter
 	)
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		cur, rid, err := scanResource(kind, tx.StmtContext(ctx, s.stmts.forUpdate).QueryRowContext(ctx, string(kind), id))
+		cur, rid, err := scanResource(kind, s.in(tx, s.stmts.forUpdate).QueryRowContext(ctx, string(kind), id))
 		if err != nil {
 			return err
 		}
+		// Before mutate, which may change cur.Doc in place.
+		was := indexOf(kind, cur.Doc)
 		doc, ops, err := mutate(cur)
 		if err != nil {
 			return err
@@ -135,9 +201,9 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		}
 		now := s.now().UTC()
 		ix := indexOf(kind, doc)
-		if _, err := tx.StmtContext(ctx, s.stmts.update).ExecContext(ctx,
-			enc, now.UnixNano(), cur.Version+1,
-			ix.userName, ix.externalID, ix.displayName, ix.displayFolded, rid); err != nil {
+		set := was.changed(ix)
+		if _, err := s.in(tx, s.stmts.update[set]).ExecContext(ctx,
+			updateArgs(set, enc, now.UnixNano(), cur.Version+1, ix, rid)...); err != nil {
 			return conflict(err, kind, id, doc)
 		}
 		ew = s.eventWriter(ctx, tx, now)
@@ -155,7 +221,7 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		}
 		groups := cur.Groups // [] when the read probed none
 		if kind == User && groups == nil {
-			if groups, err = userGroups(ctx, tx.StmtContext(ctx, s.stmts.userGroups), rid); err != nil {
+			if groups, err = userGroups(ctx, s.in(tx, s.stmts.userGroups), rid); err != nil {
 				return err
 			}
 		}
@@ -200,8 +266,8 @@ func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, op
 		switch op.Kind {
 		case MemberAdd:
 			if add == nil {
-				add = tx.StmtContext(ctx, s.stmts.addMember)
-				exists = tx.StmtContext(ctx, s.stmts.userExists)
+				add = s.in(tx, s.stmts.addMember)
+				exists = s.in(tx, s.stmts.userExists)
 			}
 			for _, m := range op.Members {
 				res, err := add.ExecContext(ctx, group, m.Value)
@@ -226,7 +292,7 @@ func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, op
 			}
 		case MemberRemove:
 			if remove == nil {
-				remove = tx.StmtContext(ctx, s.stmts.removeMember)
+				remove = s.in(tx, s.stmts.removeMember)
 			}
 			for _, m := range op.Members {
 				// Removing a non-member is not an error.
@@ -248,7 +314,7 @@ func (s *SQLite) applyMemberOps(ctx context.Context, tx *sql.Tx, group int64, op
 					return err
 				}
 			}
-			if _, err := tx.StmtContext(ctx, s.stmts.clear).ExecContext(ctx, group); err != nil {
+			if _, err := s.in(tx, s.stmts.clear).ExecContext(ctx, group); err != nil {
 				return err
 			}
 		default:
@@ -298,7 +364,7 @@ func (s *SQLite) deleteWithEvents(ctx context.Context, kind Kind, id string) err
 
 // trackClear records every current member of group as leaving.
 func (s *SQLite) trackClear(ctx context.Context, tx *sql.Tx, group int64, track *memberTracker) error {
-	rows, err := tx.StmtContext(ctx, s.stmts.memberIDs).QueryContext(ctx, group)
+	rows, err := s.in(tx, s.stmts.memberIDs).QueryContext(ctx, group)
 	if err != nil {
 		return err
 	}

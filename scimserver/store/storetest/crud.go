@@ -100,6 +100,109 @@ func testUpdate(t *testing.T, b Backend) {
 	}
 }
 
+// An update answers the indexed lookups for its new document and no
+// longer for its old one, whichever indexed attributes it changes (a
+// backend may skip rewriting the index entries that did not change).
+func testUpdateKeepsIndexes(t *testing.T, b Backend) {
+	before := map[string]any{"userName": "a@x", "externalId": "ext-a", "displayName": "Alice", "title": "t0"}
+	tests := []struct {
+		name   string
+		kind   Kind
+		before map[string]any
+		change map[string]any // nil value: remove the attribute
+	}{
+		{"user: a non-indexed attribute", User, before, map[string]any{"title": "t1"}},
+		{"user: nothing", User, before, map[string]any{}},
+		{"user: userName", User, before, map[string]any{"userName": "b@x"}},
+		{"user: userName case only", User, before, map[string]any{"userName": "A@X"}},
+		{"user: externalId", User, before, map[string]any{"externalId": "ext-b"}},
+		{"user: externalId removed", User, before, map[string]any{"externalId": nil}},
+		{"user: displayName", User, before, map[string]any{"displayName": "Bob"}},
+		{"user: displayName case only", User, before, map[string]any{"displayName": "ALICE"}},
+		{"user: displayName added", User, map[string]any{"userName": "a@x"}, map[string]any{"displayName": "Bob"}},
+		{"user: everything", User, before, map[string]any{"userName": "b@x", "externalId": "ext-b", "displayName": "Bob", "title": "t1"}},
+		{"group: displayName", Group, map[string]any{"displayName": "Sales", "externalId": "g-ext"}, map[string]any{"displayName": "Eng"}},
+		{"group: externalId", Group, map[string]any{"displayName": "Sales", "externalId": "g-ext"}, map[string]any{"externalId": "g-ext2"}},
+		{"group: nothing", Group, map[string]any{"displayName": "Sales", "externalId": "g-ext"}, map[string]any{}},
+	}
+	lookups := func(kind Kind, doc map[string]any) []Lookup {
+		var out []Lookup
+		for _, attr := range []string{"userName", "externalId", "displayName"} {
+			if attr == "userName" && kind != User {
+				continue
+			}
+			if v, ok := doc[attr].(string); ok {
+				out = append(out, Lookup{Attr: attr, Value: v})
+			}
+		}
+		return out
+	}
+	find := func(t *testing.T, s Store, kind Kind, l Lookup) []string {
+		t.Helper()
+		p, err := s.List(context.Background(), kind, Query{Lookup: &l, Count: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range p.Resources {
+			ids = append(ids, r.ID)
+		}
+		return ids
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := b.open(t, nil)
+			ctx := context.Background()
+			doc := map[string]any{}
+			for k, v := range tc.before {
+				doc[k] = v
+			}
+			mustCreate(t, s, &Resource{Kind: tc.kind, ID: "r1", Doc: doc})
+			after := map[string]any{}
+			for k, v := range tc.before {
+				after[k] = v
+			}
+			for k, v := range tc.change {
+				if v == nil {
+					delete(after, k)
+				} else {
+					after[k] = v
+				}
+			}
+			if _, err := s.Update(ctx, tc.kind, "r1", func(cur *Resource) (map[string]any, []MemberOp, error) {
+				// In place, as a caller may.
+				for k := range cur.Doc {
+					delete(cur.Doc, k)
+				}
+				for k, v := range after {
+					cur.Doc[k] = v
+				}
+				return cur.Doc, nil, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range lookups(tc.kind, after) {
+				if got := find(t, s, tc.kind, l); !reflect.DeepEqual(got, []string{"r1"}) {
+					t.Errorf("lookup %s %q after the update: %v, want [r1]", l.Attr, l.Value, got)
+				}
+			}
+			for _, l := range lookups(tc.kind, tc.before) {
+				if strings.EqualFold(l.Value, fmtString(after[l.Attr])) && (l.Attr != "externalId" || l.Value == after[l.Attr]) {
+					continue
+				}
+				if got := find(t, s, tc.kind, l); len(got) != 0 {
+					t.Errorf("lookup %s %q (the old value) after the update: %v, want none", l.Attr, l.Value, got)
+				}
+			}
+		})
+	}
+}
+
+func fmtString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
 func testUpdateMutateErrorWritesNothing(t *testing.T, b Backend) {
 	s := b.open(t, nil)
 	ctx := context.Background()

@@ -56,6 +56,7 @@ func Run(t *testing.T, b Backend) {
 		{"CreateGetRoundTrip", testCreateGetRoundTrip},
 		{"Update", testUpdate},
 		{"UpdateMutateErrorWritesNothing", testUpdateMutateErrorWritesNothing},
+		{"UpdateKeepsIndexes", testUpdateKeepsIndexes},
 		{"Uniqueness", testUniqueness},
 		{"Delete", testDelete},
 		{"UpdateConflict", testUpdateConflict},
