@@ -25,6 +25,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -43,6 +44,12 @@ type Store struct {
 	events store.Wakeup
 	stop   context.CancelFunc
 	done   chan struct{}
+
+	// Group commit (commit.go): writes queue on jobs for commitLoop.
+	jobs     chan *writeJob
+	quit     chan struct{}
+	loopDone chan struct{}
+	closing  sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -100,7 +107,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", classify(err))
 	}
-	s := &Store{pool: pool, schema: o.schema, now: o.now, done: make(chan struct{})}
+	s := &Store{pool: pool, schema: o.schema, now: o.now, done: make(chan struct{}),
+		jobs: make(chan *writeJob), quit: make(chan struct{}), loopDone: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -108,6 +116,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	lctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go s.listen(lctx)
+	go s.commitLoop()
 	return s, nil
 }
 
@@ -120,8 +129,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the listener and closes the pool.
+// Close stops the listener and the commit loop (a batch running finishes
+// first; later writes fail) and closes the pool.
 func (s *Store) Close() error {
+	s.closing.Do(func() { close(s.quit) })
+	<-s.loopDone
 	s.stop()
 	<-s.done
 	s.pool.Close()
