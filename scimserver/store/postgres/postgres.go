@@ -52,7 +52,10 @@ type Store struct {
 	closing  sync.Once
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.RawReader = (*Store)(nil)
+)
 
 type options struct {
 	schema string

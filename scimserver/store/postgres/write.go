@@ -94,7 +94,7 @@ func (s *Store) Update(ctx context.Context, kind store.Kind, id string,
 	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) (tailPart, error) {
 		out = nil
 		cur, rid, err := scanResource(kind, tx.QueryRow(ctx,
-			`SELECT `+resCols+` FROM resources WHERE kind = $1 AND id = $2 FOR UPDATE`, string(kind), id))
+			`SELECT `+resCols+` FROM resources WHERE kind = $1 AND id = $2 FOR UPDATE`, string(kind), id), true, false)
 		if err != nil {
 			return tailPart{}, err
 		}
