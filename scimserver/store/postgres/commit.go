@@ -47,7 +47,7 @@ type tailPart struct {
 }
 
 // writeFunc is one write's work in the shared transaction.
-type writeFunc func(ctx context.Context, tx pgx.Tx) (tailPart, error)
+type writeFunc func(ctx context.Context, tx dbtx) (tailPart, error)
 
 type writeJob struct {
 	ctx  context.Context // the caller's values; never cancelled (WithoutCancel)
@@ -146,28 +146,26 @@ func retryable(err error) bool {
 
 // runOnce runs batch in one transaction. It returns each write's result,
 // or a non-nil retry error (and nothing done) when the transaction was
-// chosen as a deadlock victim.
+// chosen as a deadlock victim. BEGIN and the savepoints travel with the
+// writes' first statements, the tail with COMMIT (pipe): a lone write is
+// two round trips, each further write of a batch one or two.
 func (s *Store) runOnce(batch []*writeJob) (results []jobResult, retry error) {
 	results = make([]jobResult, len(batch))
-	failAll := func(err error) ([]jobResult, error) {
-		if retryable(err) {
-			return nil, err
-		}
-		err = classify(err)
-		for i := range results {
-			if results[i].err == nil && results[i].panic == nil {
-				results[i].err = err
-			}
-		}
-		return results, nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	tx, err := s.pool.Begin(ctx)
+	c, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return failAll(err)
+		return failAll(results, err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) // after Commit: a no-op
+	// A connection released inside a transaction (an error path that
+	// could not roll back) is closed by the pool, not reused.
+	defer c.Release()
+	p := &pipe{conn: c.Conn()}
+	rollback := func() {
+		p.pending = nil
+		_, _ = p.conn.Exec(ctx, `ROLLBACK`) // outside a transaction: a warning
+	}
+	p.later(`BEGIN`)
 	// A lone write needs no savepoint: if it fails, the transaction
 	// rolls back.
 	alone := len(batch) == 1
@@ -175,48 +173,63 @@ func (s *Store) runOnce(batch []*writeJob) (results []jobResult, retry error) {
 	opened := false // a savepoint is open
 	for i, j := range batch {
 		if !alone {
-			sp := `SAVEPOINT w`
 			if opened {
-				sp = `RELEASE SAVEPOINT w; SAVEPOINT w` // one round trip
+				p.later(`RELEASE SAVEPOINT w`)
 			}
-			if _, err := tx.Exec(ctx, sp); err != nil {
-				return failAll(fmt.Errorf("postgres: savepoint: %w", err))
-			}
+			p.later(`SAVEPOINT w`)
 			opened = true
 		}
 		jctx, jcancel := context.WithTimeout(j.ctx, writeTimeout)
-		part, r := runJob(jctx, j, tx)
+		part, r := runJob(jctx, j, p)
 		jcancel()
 		if r.err == nil && r.panic == nil {
 			parts = append(parts, part)
 			continue
 		}
 		if retryable(r.err) {
+			rollback()
 			return nil, r.err
 		}
+		r.err = classify(r.err)
 		results[i] = r
 		if alone {
+			rollback()
 			return results, nil
 		}
-		// Undo this write only.
-		if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT w`); err != nil {
-			return failAll(fmt.Errorf("postgres: roll back a failed write: %w", err))
+		// Undo this write only (after its savepoint, if still pending).
+		if _, err := p.Exec(ctx, `ROLLBACK TO SAVEPOINT w`); err != nil {
+			rollback()
+			return failAll(results, fmt.Errorf("postgres: roll back a failed write: %w", err))
 		}
 	}
 	if len(parts) == 0 {
+		rollback()
 		return results, nil
 	}
-	if err := s.commitTail(ctx, tx, parts); err != nil {
-		return failAll(err)
+	if err := s.commitTail(ctx, p, parts); err != nil {
+		rollback()
+		return failAll(results, err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return failAll(err)
+	return results, nil
+}
+
+// failAll gives err to every write of a batch that has no error of its own
+// (nothing of theirs was committed), or asks for a retry of a deadlock.
+func failAll(results []jobResult, err error) ([]jobResult, error) {
+	if retryable(err) {
+		return nil, err
+	}
+	err = classify(err)
+	for i := range results {
+		if results[i].err == nil && results[i].panic == nil {
+			results[i].err = err
+		}
 	}
 	return results, nil
 }
 
 // runJob runs one write, turning a panic into a result for its caller.
-func runJob(ctx context.Context, j *writeJob, tx pgx.Tx) (part tailPart, r jobResult) {
+func runJob(ctx context.Context, j *writeJob, tx dbtx) (part tailPart, r jobResult) {
 	defer func() {
 		if p := recover(); p != nil {
 			r = jobResult{panic: p}
@@ -226,7 +239,8 @@ func runJob(ctx context.Context, j *writeJob, tx pgx.Tx) (part tailPart, r jobRe
 	return part, jobResult{err: err}
 }
 
-// commitTail appends, in one round trip, what the batch's writes do last:
+// commitTail appends, in one round trip with COMMIT, what the batch's
+// writes do last:
 // the totals of each kind moved by their deltas, their events with the
 // next seqs from event_head, in the order the writes ran, and a NOTIFY
 // (sent by PostgreSQL at commit). Locking event_head serialises the
@@ -234,7 +248,7 @@ func runJob(ctx context.Context, j *writeJob, tx pgx.Tx) (part tailPart, r jobRe
 // gap-free and in commit order, and is why it comes last. Counts rows are
 // locked in kind order, then event_head, the same order in every
 // transaction of every replica.
-func (s *Store) commitTail(ctx context.Context, tx pgx.Tx, parts []tailPart) error {
+func (s *Store) commitTail(ctx context.Context, p *pipe, parts []tailPart) error {
 	batch := &pgx.Batch{}
 	deltas := map[store.Kind]int{}
 	n := 0
@@ -274,11 +288,21 @@ func (s *Store) commitTail(ctx context.Context, tx pgx.Tx, parts []tailPart) err
 			int64(n), ids, types, times, kinds, rids, data)
 		batch.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, s.schema)
 	}
-	if batch.Len() == 0 {
-		return nil
+	tail := batch.Len()
+	batch.Queue(`COMMIT`)
+	br := p.SendBatch(ctx, batch)
+	defer br.Close()
+	for range tail {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("postgres: append events: %w", err)
+		}
 	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("postgres: append events: %w", err)
+	tag, err := br.Exec()
+	if err != nil {
+		return err
 	}
-	return nil
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("postgres: commit: %w", pgx.ErrTxCommitRollback) // the transaction had failed
+	}
+	return br.Close()
 }

@@ -49,7 +49,7 @@ func (s *Store) Create(ctx context.Context, r *store.Resource) error {
 	now := s.now().UTC()
 	ix := store.IndexOf(r.Kind, r.Doc)
 	args := []any{string(r.Kind), r.ID, string(enc), now.UnixNano(), ix.UserName, ix.ExternalID, ix.DisplayName, ix.DisplayFolded}
-	err = s.write(ctx, func(ctx context.Context, tx pgx.Tx) (tailPart, error) {
+	err = s.write(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
 		b := store.NewEventBatch(ctx, now)
 		changes := &store.MemberChanges{}
 		if len(r.Members) == 0 {
@@ -91,7 +91,7 @@ func (s *Store) Update(ctx context.Context, kind store.Kind, id string,
 		return nil, err
 	}
 	var out *store.Resource
-	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) (tailPart, error) {
+	err := s.write(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
 		out = nil
 		cur, rid, err := scanResource(kind, tx.QueryRow(ctx,
 			`SELECT `+resCols+` FROM resources WHERE kind = $1 AND id = $2 FOR UPDATE`, string(kind), id), true, false)
@@ -149,7 +149,7 @@ const (
 // applyMemberOps applies ops in order, one row per member (a member add
 // never rewrites a big group), each op's rows in one round trip, and
 // records each member's state before and after for the events.
-func applyMemberOps(ctx context.Context, tx pgx.Tx, group int64, ops []store.MemberOp, changes *store.MemberChanges) error {
+func applyMemberOps(ctx context.Context, tx dbtx, group int64, ops []store.MemberOp, changes *store.MemberChanges) error {
 	for _, op := range ops {
 		switch op.Kind {
 		case store.MemberAdd, store.MemberRemove:
@@ -205,7 +205,7 @@ func applyMemberOps(ctx context.Context, tx pgx.Tx, group int64, ops []store.Mem
 
 // batchExec runs q(group, member) for each member in one round trip and
 // returns the rows each affected.
-func batchExec(ctx context.Context, tx pgx.Tx, q string, group int64, members []store.Member) ([]int64, error) {
+func batchExec(ctx context.Context, tx dbtx, q string, group int64, members []store.Member) ([]int64, error) {
 	b := &pgx.Batch{}
 	for _, m := range members {
 		b.Queue(q, group, m.Value)
@@ -240,7 +240,7 @@ func (s *Store) Delete(ctx context.Context, kind store.Kind, id string) error {
 		return err
 	}
 	now := s.now().UTC()
-	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) (tailPart, error) {
+	err := s.write(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
 		var (
 			rid, created, modified, version int64
 			raw                             string
