@@ -363,7 +363,11 @@ func printCPU(indent string, a, b cpuSample, n int, pg bool) {
 		d := b.pg - a.pg
 		fmt.Printf("%sPostgreSQL CPU %.1f s (%.0f µs per request), servers + PostgreSQL %.0f µs per request\n",
 			indent, d.Seconds(), per(d, float64(n)), per(sum+d, float64(n)))
+		sum += d
 	}
+	self := b.self - a.self
+	fmt.Printf("%sload generator CPU %.1f s (%.0f µs per request); all on this machine %.0f µs per request\n",
+		indent, self.Seconds(), per(self, float64(n)), per(sum+self, float64(n)))
 }
 
 // newLoader builds the HTTP client: keep-alive with one idle connection per

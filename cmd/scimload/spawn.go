@@ -270,6 +270,7 @@ type cpuMeter struct {
 type cpuSample struct {
 	servers []time.Duration
 	pg      time.Duration
+	self    time.Duration // the load generator: on the same cores
 }
 
 func (m *cpuMeter) sample() cpuSample {
@@ -281,6 +282,7 @@ func (m *cpuMeter) sample() cpuSample {
 	if m.postmaster > 0 {
 		c.pg = treeCPU(m.postmaster)
 	}
+	c.self, _ = processCPU(os.Getpid())
 	return c
 }
 

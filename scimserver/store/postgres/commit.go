@@ -109,31 +109,28 @@ func (s *Store) commitLoop() {
 }
 
 // runBatch runs batch, again when PostgreSQL aborted it to break a
-// deadlock (replicas locking the same rows in other orders); a batch of
-// several that keeps losing runs its writes one by one, as the writes
-// alone never deadlock more than before group commit.
+// deadlock (replicas locking the same rows in other orders). A batch of
+// several that lost runs its writes one by one instead: the same batch
+// would likely meet the same peer again, and a write alone deadlocks no
+// more often than before group commit.
 func (s *Store) runBatch(batch []*writeJob) {
 	for attempt := 1; ; attempt++ {
 		results, retry := s.runOnce(batch)
-		if retry == nil {
+		switch {
+		case retry == nil:
 			for i, j := range batch {
 				j.done <- results[i]
 			}
 			return
-		}
-		if attempt < maxAttempts {
-			continue
-		}
-		if len(batch) > 1 {
+		case len(batch) > 1:
 			for _, j := range batch {
 				s.runBatch([]*writeJob{j})
 			}
 			return
+		case attempt >= maxAttempts:
+			batch[0].done <- jobResult{err: classify(retry)}
+			return
 		}
-		for _, j := range batch {
-			j.done <- jobResult{err: classify(retry)}
-		}
-		return
 	}
 }
 

@@ -82,8 +82,10 @@ const insertResource = `INSERT INTO resources
 	(kind, id, doc, created, last_modified, version, user_name_folded, external_id, display_name, display_name_folded)
 	VALUES ($1, $2, $3, $4, $4, 1, $5, $6, $7, $8)`
 
-// Update locks the row (SELECT ... FOR UPDATE: a replica updating the same
-// resource waits), calls mutate and writes its result with its events.
+// Update locks the row (SELECT ... FOR NO KEY UPDATE: a replica updating
+// the same resource waits; a member add naming the user, whose foreign key
+// check takes a key-share lock, does not), calls mutate and writes its
+// result with its events.
 // The returned Resource has no Members.
 func (s *Store) Update(ctx context.Context, kind store.Kind, id string,
 	mutate func(cur *store.Resource) (map[string]any, []store.MemberOp, error)) (*store.Resource, error) {
@@ -94,7 +96,7 @@ func (s *Store) Update(ctx context.Context, kind store.Kind, id string,
 	err := s.write(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
 		out = nil
 		cur, rid, err := scanResource(kind, tx.QueryRow(ctx,
-			`SELECT `+resCols+` FROM resources WHERE kind = $1 AND id = $2 FOR UPDATE`, string(kind), id), true, false)
+			`SELECT `+resCols+` FROM resources WHERE kind = $1 AND id = $2 FOR NO KEY UPDATE`, string(kind), id), true, false)
 		if err != nil {
 			return tailPart{}, err
 		}
