@@ -162,7 +162,7 @@ func (s *Store) runOnce(batch []*writeJob) (results []jobResult, retry error) {
 		p.pending = nil
 		_, _ = p.conn.Exec(ctx, `ROLLBACK`) // outside a transaction: a warning
 	}
-	p.later(`BEGIN`)
+	p.Later(`BEGIN`)
 	// A lone write needs no savepoint: if it fails, the transaction
 	// rolls back.
 	alone := len(batch) == 1
@@ -171,9 +171,9 @@ func (s *Store) runOnce(batch []*writeJob) (results []jobResult, retry error) {
 	for i, j := range batch {
 		if !alone {
 			if opened {
-				p.later(`RELEASE SAVEPOINT w`)
+				p.Later(`RELEASE SAVEPOINT w`)
 			}
-			p.later(`SAVEPOINT w`)
+			p.Later(`SAVEPOINT w`)
 			opened = true
 		}
 		jctx, jcancel := context.WithTimeout(j.ctx, writeTimeout)

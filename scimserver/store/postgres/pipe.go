@@ -13,22 +13,30 @@ type dbtx interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	// Later queues a statement whose result nobody reads, to go out with
+	// the next one; its error is the next statement's error.
+	Later(sql string, args ...any)
 }
 
 // pipe is a connection whose transaction-control statements (BEGIN,
-// SAVEPOINT, RELEASE) wait in pending and go out in the same round trip as
-// the next statement: a round trip costs more CPU, on both sides, than
-// these statements do. Their results are read first; an error of theirs
-// is the statement's error.
+// SAVEPOINT, RELEASE), and writes whose result nobody reads, wait in
+// pending and go out in the same round trip as the next statement: a round
+// trip costs more CPU, on both sides, than these statements do. Their
+// results are read first; an error of theirs is the statement's error.
 type pipe struct {
 	conn    *pgx.Conn
-	pending []string
+	pending []pending
+}
+
+type pending struct {
+	sql  string
+	args []any
 }
 
 var _ dbtx = (*pipe)(nil)
 
-// later queues a parameterless control statement.
-func (p *pipe) later(sql string) { p.pending = append(p.pending, sql) }
+// Later queues a statement to go out with the next one.
+func (p *pipe) Later(sql string, args ...any) { p.pending = append(p.pending, pending{sql, args}) }
 
 // send sends the pending statements, then b's, as one batch, and reads
 // the pending statements' results.
@@ -37,8 +45,8 @@ func (p *pipe) send(ctx context.Context, b *pgx.Batch) (pgx.BatchResults, error)
 		return p.conn.SendBatch(ctx, b), nil
 	}
 	nb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(p.pending)+len(b.QueuedQueries))}
-	for _, sql := range p.pending {
-		nb.Queue(sql)
+	for _, q := range p.pending {
+		nb.Queue(q.sql, q.args...)
 	}
 	nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
 	n := len(p.pending)

@@ -172,3 +172,34 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// TestRenameWithMembersConflicts: a group PATCH that renames to a taken
+// displayName and adds a member (the UPDATE travels with the member
+// statements) is a 409 and changes nothing.
+func TestRenameWithMembersConflicts(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	for _, r := range []*store.Resource{
+		user("u1", "one"),
+		{Kind: store.Group, ID: "g1", Doc: map[string]any{"displayName": "First"}},
+		{Kind: store.Group, ID: "g2", Doc: map[string]any{"displayName": "Second"}},
+	} {
+		if err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := s.Update(ctx, store.Group, "g2", func(cur *store.Resource) (map[string]any, []store.MemberOp, error) {
+		return map[string]any{"displayName": "FIRST"}, []store.MemberOp{{Kind: store.MemberAdd, Members: []store.Member{{Value: "u1"}}}}, nil
+	})
+	var se *scimerr.Error
+	if !errors.As(err, &se) || se.Status != http.StatusConflict {
+		t.Fatalf("Update = %v, want a 409", err)
+	}
+	g, err := s.Get(ctx, store.Group, "g2", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Doc["displayName"] != "Second" || len(g.Members) != 0 || g.Version != 1 {
+		t.Errorf("after the conflict: %v members %v version %d", g.Doc, g.Members, g.Version)
+	}
+}

@@ -116,15 +116,23 @@ func (s *Store) Update(ctx context.Context, kind store.Kind, id string,
 		}
 		now := s.now().UTC()
 		ix := store.IndexOf(kind, doc)
-		if _, err := tx.Exec(ctx, `UPDATE resources SET doc = $1, last_modified = $2, version = $3,
-			user_name_folded = $4, external_id = $5, display_name = $6, display_name_folded = $7 WHERE rid = $8`,
-			string(enc), now.UnixNano(), cur.Version+1,
-			ix.UserName, ix.ExternalID, ix.DisplayName, ix.DisplayFolded, rid); err != nil {
-			return tailPart{}, conflict(err, kind, id, doc)
-		}
+		const update = `UPDATE resources SET doc = $1, last_modified = $2, version = $3,
+			user_name_folded = $4, external_id = $5, display_name = $6, display_name_folded = $7 WHERE rid = $8`
+		args := []any{string(enc), now.UnixNano(), cur.Version + 1, ix.UserName, ix.ExternalID, ix.DisplayName, ix.DisplayFolded, rid}
 		changes := &store.MemberChanges{}
-		if err := applyMemberOps(ctx, tx, rid, ops, changes); err != nil {
-			return tailPart{}, err
+		if len(ops) == 0 {
+			if _, err := tx.Exec(ctx, update, args...); err != nil {
+				return tailPart{}, conflict(err, kind, id, doc)
+			}
+		} else {
+			// The UPDATE goes out with the first member statement (one
+			// round trip less per member PATCH); its unique violation
+			// (displayName taken) surfaces there. Member statements
+			// never violate a unique index (ON CONFLICT DO NOTHING).
+			tx.Later(update, args...)
+			if err := applyMemberOps(ctx, tx, rid, ops, changes); err != nil {
+				return tailPart{}, conflict(err, kind, id, doc)
+			}
 		}
 		b := store.NewEventBatch(ctx, now)
 		if err := b.Updated(kind, cur, doc, enc, changes); err != nil {
