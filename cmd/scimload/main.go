@@ -12,13 +12,16 @@
 //   - create: POST /Users of new users for --duration.
 //
 // It prints throughput and p50/p90/p99/max latency per request kind, the
-// error count (it exits 1 on any error) and, for a spawned server (or
-// --server-pid), the server's peak resident memory.
+// error count (it exits 1 on any error) and, for spawned servers (or
+// --server-pid), each server's peak resident memory and, per phase, the
+// CPU per request of each server process, of PostgreSQL (--postgres) and
+// of the load generator itself.
 //
 //	go run ./cmd/scimload --spawn                    # 100k users, 1000 groups x 100 members
 //	go run ./cmd/scimload --spawn --mode sync,lookup,create
 //	go run ./cmd/scimload --url http://127.0.0.1:8080/scim/v2 --token ... --mode lookup
 //	go run ./cmd/scimload --spawn --baseline --concurrency 16   # CPU per request against a canned-response server
+//	go run ./cmd/scimload --spawn --postgres "$SCIM_TEST_POSTGRES_URL" --replicas 2   # two servers on a fresh PostgreSQL schema
 //
 // It only talks to loopback addresses and stops by itself (--timeout).
 package main
@@ -36,6 +39,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 type options struct {
@@ -119,6 +124,11 @@ func parseFlags(args []string) (*options, error) {
 	if o.postgresURL != "" && !o.spawn {
 		return nil, errors.New("--postgres needs --spawn")
 	}
+	if o.postgresURL != "" {
+		if err := loopbackPostgres(o.postgresURL); err != nil {
+			return nil, err
+		}
+	}
 	if o.baseline && o.replicas > 1 {
 		return nil, errors.New("--baseline measures one server: no --replicas")
 	}
@@ -154,6 +164,23 @@ func loopbackOnly(raw string) error {
 		return nil
 	}
 	return fmt.Errorf("--url %q: only loopback targets are allowed", raw)
+}
+
+// loopbackPostgres refuses a database other than this machine's, for the
+// same reason, and because PostgreSQL's CPU is read from /proc.
+func loopbackPostgres(raw string) error {
+	cfg, err := pgconn.ParseConfig(raw)
+	if err != nil {
+		return errors.New("--postgres: the URL does not parse (want postgres://user@127.0.0.1:port/db)")
+	}
+	h := cfg.Host
+	if strings.HasPrefix(h, "/") || h == "localhost" {
+		return nil // a Unix socket, or loopback
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--postgres: host %q: only a database on this machine (loopback or Unix socket) is allowed", h)
 }
 
 func loadavg() string {
