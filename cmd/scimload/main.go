@@ -12,13 +12,16 @@
 //   - create: POST /Users of new users for --duration.
 //
 // It prints throughput and p50/p90/p99/max latency per request kind, the
-// error count (it exits 1 on any error) and, for a spawned server (or
-// --server-pid), the server's peak resident memory.
+// error count (it exits 1 on any error) and, for spawned servers (or
+// --server-pid), each server's peak resident memory and, per phase, the
+// CPU per request of each server process, of PostgreSQL (--postgres) and
+// of the load generator itself.
 //
 //	go run ./cmd/scimload --spawn                    # 100k users, 1000 groups x 100 members
 //	go run ./cmd/scimload --spawn --mode sync,lookup,create
 //	go run ./cmd/scimload --url http://127.0.0.1:8080/scim/v2 --token ... --mode lookup
 //	go run ./cmd/scimload --spawn --baseline --concurrency 16   # CPU per request against a canned-response server
+//	go run ./cmd/scimload --spawn --postgres "$SCIM_TEST_POSTGRES_URL" --replicas 2   # two servers on a fresh PostgreSQL schema
 //
 // It only talks to loopback addresses and stops by itself (--timeout).
 package main
@@ -36,6 +39,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 type options struct {
@@ -57,6 +62,8 @@ type options struct {
 	baseline             bool
 	baselineRequests     int
 	baselineRounds       int
+	postgresURL          string
+	replicas             int
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -86,6 +93,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.baseline, "baseline", false, "with --spawn: instead of --mode, measure CPU per request of six request kinds against the server and against a canned-response server (token SHA-256 check, recorded response of the same size)")
 	fs.IntVar(&o.baselineRequests, "baseline-requests", 5000, "with --baseline: requests per phase, server and round")
 	fs.IntVar(&o.baselineRounds, "baseline-rounds", 3, "with --baseline: rounds (the median is reported)")
+	fs.StringVar(&o.postgresURL, "postgres", os.Getenv("SCIMLOAD_POSTGRES_URL"), "with --spawn: run the server(s) on a fresh schema of this PostgreSQL database (env SCIMLOAD_POSTGRES_URL; handed to them in a file, dropped at the end unless --keep) instead of SQLite")
+	fs.IntVar(&o.replicas, "replicas", 1, "with --spawn --postgres: server processes on the one schema; requests go to them in turn")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -108,6 +117,20 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.webhook && !o.spawn {
 		return nil, errors.New("--webhook needs --spawn")
+	}
+	if o.replicas < 1 || (o.replicas > 1 && o.postgresURL == "") {
+		return nil, errors.New("--replicas must be positive, and above 1 only with --postgres (SQLite serves one process)")
+	}
+	if o.postgresURL != "" && !o.spawn {
+		return nil, errors.New("--postgres needs --spawn")
+	}
+	if o.postgresURL != "" {
+		if err := loopbackPostgres(o.postgresURL); err != nil {
+			return nil, err
+		}
+	}
+	if o.baseline && o.replicas > 1 {
+		return nil, errors.New("--baseline measures one server: no --replicas")
 	}
 	if o.baseline && (!o.spawn || o.baselineRequests < 1 || o.baselineRounds < 1) {
 		return nil, errors.New("--baseline needs --spawn, a positive --baseline-requests and --baseline-rounds")
@@ -141,6 +164,23 @@ func loopbackOnly(raw string) error {
 		return nil
 	}
 	return fmt.Errorf("--url %q: only loopback targets are allowed", raw)
+}
+
+// loopbackPostgres refuses a database other than this machine's, for the
+// same reason, and because PostgreSQL's CPU is read from /proc.
+func loopbackPostgres(raw string) error {
+	cfg, err := pgconn.ParseConfig(raw)
+	if err != nil {
+		return errors.New("--postgres: the URL does not parse (want postgres://user@127.0.0.1:port/db)")
+	}
+	h := cfg.Host
+	if strings.HasPrefix(h, "/") || h == "localhost" {
+		return nil // a Unix socket, or loopback
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--postgres: host %q: only a database on this machine (loopback or Unix socket) is allowed", h)
 }
 
 func loadavg() string {
@@ -197,43 +237,83 @@ func main() {
 }
 
 func run(ctx context.Context, o *options) int {
-	var srv *spawned
+	var (
+		fl   *fleet
+		srv  *spawned
+		pids []int
+	)
 	if o.spawn {
 		var err error
-		srv, err = spawn(ctx, o.serverBin, o.serverLogLevel, o.webhook, o.webhookBatch)
-		if srv != nil {
-			defer srv.stop(o.keep)
+		fl, err = spawn(ctx, spawnConfig{bin: o.serverBin, logLevel: o.serverLogLevel, webhook: o.webhook,
+			batch: o.webhookBatch, postgresURL: o.postgresURL, replicas: o.replicas})
+		if fl != nil {
+			defer fl.stop(o.keep)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scimload: spawn:", err)
 			return 1
 		}
-		o.url, o.token, o.serverPID = srv.url, srv.tok, srv.cmd.Process.Pid
+		srv = fl.servers[0]
+		o.url, o.token = srv.url, srv.tok
+		for _, s := range fl.servers {
+			pids = append(pids, s.cmd.Process.Pid)
+		}
+	} else if o.serverPID > 0 {
+		pids = []int{o.serverPID}
 	}
 	l, err := newLoader(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scimload:", err)
 		return 2
 	}
+	if fl != nil && len(fl.servers) > 1 {
+		rr := &roundRobin{next: l.hc.Transport}
+		for _, s := range fl.servers {
+			rr.hosts = append(rr.hosts, strings.TrimPrefix(s.root, "http://"))
+		}
+		l.hc.Transport = rr
+	}
+	meter := &cpuMeter{pids: pids}
+	if o.postgresURL != "" {
+		if pid, err := postmasterPID(ctx, o.postgresURL); err != nil {
+			fmt.Fprintln(os.Stderr, "scimload: PostgreSQL's CPU is not measured:", err)
+		} else {
+			meter.postmaster = pid
+		}
+	}
 	if o.baseline {
 		o.modes = []string{"baseline"}
 	}
+	store := "sqlite"
+	if o.postgresURL != "" {
+		store = fmt.Sprintf("postgres schema %s", fl.schema)
+	}
 	fmt.Printf("scimload: %s  modes=%s users=%d groups=%d members=%d member-batch=%d updates=%d concurrency=%d\n",
 		o.url, strings.Join(o.modes, ","), o.users, o.groups, o.members, o.memberBatch, o.updates, o.concurrency)
+	if fl != nil {
+		fmt.Printf("store: %s, %d server process(es)\n", store, len(fl.servers))
+	}
 	fmt.Printf("load average at start: %s\n", loadavg())
-	var mem *memSampler
-	if o.serverPID > 0 {
-		mem = &memSampler{pid: o.serverPID, phase: "start"}
+	var mems []*memSampler
+	for _, pid := range pids {
+		mem := &memSampler{pid: pid, phase: "start"}
 		mctx, mstop := context.WithCancel(ctx)
 		defer mstop()
 		go mem.run(mctx)
+		mems = append(mems, mem)
 	}
 	l.phase = func(p string) {
-		if mem != nil {
+		for _, mem := range mems {
 			mem.setPhase(p)
 		}
 	}
+	printMem := func() {
+		for _, mem := range mems {
+			mem.print()
+		}
+	}
 	start := time.Now()
+	startCPU := meter.sample()
 	if o.baseline {
 		o.modes = nil // the phases below are not run
 		if err := l.baseline(ctx, srv); err != nil {
@@ -243,7 +323,7 @@ func run(ctx context.Context, o *options) int {
 		}
 	}
 	for _, m := range o.modes {
-		t0 := time.Now()
+		t0, n0, c0 := time.Now(), l.rec.total(), meter.sample()
 		var err error
 		switch m {
 		case "sync":
@@ -255,13 +335,14 @@ func run(ctx context.Context, o *options) int {
 		case "scan":
 			err = l.scan(ctx)
 		}
-		fmt.Printf("phase %-7s %8.1f s\n", m, time.Since(t0).Seconds())
+		d := time.Since(t0)
+		fmt.Printf("phase %-7s %8.1f s, %d requests (%.0f/s), load average %s\n", m, d.Seconds(),
+			l.rec.total()-n0, float64(l.rec.total()-n0)/d.Seconds(), loadavg())
+		printCPU("  ", c0, meter.sample(), l.rec.total()-n0, meter.postmaster > 0)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scimload:", m, err)
 			l.rec.print(os.Stdout)
-			if mem != nil {
-				mem.print()
-			}
+			printMem()
 			return 1
 		}
 	}
@@ -272,22 +353,48 @@ func run(ctx context.Context, o *options) int {
 		}
 	}
 	fmt.Printf("\nwall time %.1f s, load average at end: %s\n\n", time.Since(start).Seconds(), loadavg())
-	if o.serverPID > 0 {
-		if cpu, err := processCPU(o.serverPID); err == nil {
-			n := l.rec.total()
-			fmt.Printf("server CPU time %.1f s (%.0f µs per request, %d requests)\n\n", cpu.Seconds(), float64(cpu.Microseconds())/float64(max(n, 1)), n)
-		}
+	if len(pids) > 0 {
+		fmt.Println("whole run:")
+		printCPU("  ", startCPU, meter.sample(), l.rec.total(), meter.postmaster > 0)
+		fmt.Println()
 	}
 	l.rec.print(os.Stdout)
-	if mem != nil {
-		mem.print()
-	}
+	printMem()
 	if n := l.rec.totalErrors(); n > 0 {
 		fmt.Printf("\nFAIL: %d errors\n", n)
 		return 1
 	}
 	fmt.Println("\nerrors: 0")
 	return 0
+}
+
+// printCPU reports the CPU each server process and PostgreSQL used between
+// two samples, per request: a server's per its share of the n requests
+// (round robin hands each 1/len), the total and PostgreSQL's per all n.
+func printCPU(indent string, a, b cpuSample, n int, pg bool) {
+	if len(a.servers) == 0 {
+		return
+	}
+	per := func(d time.Duration, reqs float64) float64 { return float64(d.Microseconds()) / max(reqs, 1) }
+	var sum time.Duration
+	for i := range a.servers {
+		d := b.servers[i] - a.servers[i]
+		sum += d
+		fmt.Printf("%sserver %d CPU %.1f s (%.0f µs per request it served)\n", indent, i, d.Seconds(),
+			per(d, float64(n)/float64(len(a.servers))))
+	}
+	if len(a.servers) > 1 {
+		fmt.Printf("%sservers' CPU %.1f s (%.0f µs per request)\n", indent, sum.Seconds(), per(sum, float64(n)))
+	}
+	if pg {
+		d := b.pg - a.pg
+		fmt.Printf("%sPostgreSQL CPU %.1f s (%.0f µs per request), servers + PostgreSQL %.0f µs per request\n",
+			indent, d.Seconds(), per(d, float64(n)), per(sum+d, float64(n)))
+		sum += d
+	}
+	self := b.self - a.self
+	fmt.Printf("%sload generator CPU %.1f s (%.0f µs per request); all on this machine %.0f µs per request\n",
+		indent, self.Seconds(), per(self, float64(n)), per(sum+self, float64(n)))
 }
 
 // newLoader builds the HTTP client: keep-alive with one idle connection per

@@ -13,8 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/scim-operator/scim-operator/scimserver/auth"
 )
@@ -50,64 +53,121 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// spawn builds (unless bin is set) and starts a scimserver listening on a
-// free 127.0.0.1 port, with a fresh token and database in a temp dir.
-func spawn(ctx context.Context, bin string, logLevel string, webhook bool, batch int) (*spawned, error) {
+// spawnConfig says what --spawn starts.
+type spawnConfig struct {
+	bin, logLevel string
+	webhook       bool
+	batch         int
+	// postgresURL, when set, puts the servers on a fresh schema of that
+	// database instead of a SQLite file in the temp dir.
+	postgresURL string
+	replicas    int
+}
+
+// fleet is the servers --spawn started: one on SQLite, or --replicas on
+// one PostgreSQL schema; requests go to them in turn (roundRobin).
+type fleet struct {
+	servers []*spawned
+	dir     string
+	pgURL   string
+	schema  string // dropped by stop unless kept
+}
+
+// spawn builds (unless cfg.bin is set) and starts cfg.replicas scimservers,
+// each listening on a free 127.0.0.1 port, with one fresh token and one
+// fresh database: a SQLite file in a temp dir, or a new schema in
+// cfg.postgresURL, whose URL reaches the servers in a file
+// (--postgres-url-file), never on a command line where ps shows it.
+func spawn(ctx context.Context, cfg spawnConfig) (*fleet, error) {
 	dir, err := os.MkdirTemp("", "scimload-")
 	if err != nil {
 		return nil, err
 	}
-	s := &spawned{dir: dir, done: make(chan struct{})}
+	f := &fleet{dir: dir, pgURL: cfg.postgresURL}
+	bin := cfg.bin
 	if bin == "" {
 		root, err := moduleRoot()
 		if err != nil {
-			return s, err
+			return f, err
 		}
 		bin = filepath.Join(dir, "scimserver")
 		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/scimserver")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
-			return s, fmt.Errorf("go build ./cmd/scimserver: %v\n%s", err, out)
+			return f, fmt.Errorf("go build ./cmd/scimserver: %v\n%s", err, out)
 		}
 	}
 	raw := make([]byte, 24)
 	rand.Read(raw)
-	s.tok = "scimload_" + hex.EncodeToString(raw)
-	tf, _ := (&auth.TokenFile{Tokens: []auth.TokenEntry{{Name: "scimload", SHA256: auth.Hash(s.tok),
+	tok := "scimload_" + hex.EncodeToString(raw)
+	tf, _ := (&auth.TokenFile{Tokens: []auth.TokenEntry{{Name: "scimload", SHA256: auth.Hash(tok),
 		Scopes: []string{auth.ScopeRead, auth.ScopeWrite}}}}).Marshal()
 	if err := os.WriteFile(filepath.Join(dir, "tokens.json"), tf, 0o600); err != nil {
-		return s, err
+		return f, err
 	}
+	// The server logs an access line per request, as in production; it goes
+	// to a file so the load generator spends no CPU on it.
+	common := []string{"--token-file", filepath.Join(dir, "tokens.json"), "--log-level", cfg.logLevel}
+	if cfg.postgresURL == "" {
+		common = append(common, "--database", filepath.Join(dir, "scim.db"))
+	} else {
+		f.schema = "scimload_" + hex.EncodeToString(raw[:6])
+		urlFile := filepath.Join(dir, "postgres.url")
+		if err := os.WriteFile(urlFile, []byte(cfg.postgresURL), 0o600); err != nil {
+			return f, err
+		}
+		common = append(common, "--postgres-url-file", urlFile, "--postgres-schema", f.schema)
+	}
+	var rcv *receiver
+	if cfg.webhook {
+		r, path, err := startReceiver(dir, cfg.batch)
+		if err != nil {
+			return f, err
+		}
+		rcv = r
+		common = append(common, "--webhooks-file", path)
+	}
+	for i := range max(cfg.replicas, 1) {
+		s, err := startServer(bin, dir, i, common)
+		if s != nil {
+			s.tok = tok
+			f.servers = append(f.servers, s)
+		}
+		if err != nil {
+			return f, err
+		}
+	}
+	// One receiver: with several replicas the delivery lease lets exactly
+	// one of them deliver the webhook at a time.
+	f.servers[0].receiver = rcv
+	return f, nil
+}
+
+// startServer starts replica i with args plus a listen address and waits
+// until it is ready.
+func startServer(bin, dir string, i int, args []string) (*spawned, error) {
 	// Pick a free port and hand it over; the window in which another
 	// process could take it is tiny and a failure shows at start-up.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return s, err
+		return nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	logf, err := os.Create(filepath.Join(dir, "server.log"))
+	name := "server.log"
+	if i > 0 {
+		name = fmt.Sprintf("server-%d.log", i)
+	}
+	logf, err := os.Create(filepath.Join(dir, name))
 	if err != nil {
-		return s, err
+		return nil, err
 	}
-	// The server logs an access line per request, as in production; it goes
-	// to a file so the load generator spends no CPU on it.
-	args := []string{"--listen-address", addr, "--database", filepath.Join(dir, "scim.db"),
-		"--token-file", filepath.Join(dir, "tokens.json"), "--log-level", logLevel}
-	if webhook {
-		r, path, err := startReceiver(dir, batch)
-		if err != nil {
-			logf.Close()
-			return s, err
-		}
-		s.receiver = r
-		args = append(args, "--webhooks-file", path)
-	}
-	s.cmd = exec.Command(bin, args...)
+	s := &spawned{dir: dir, done: make(chan struct{})}
+	s.cmd = exec.Command(bin, append([]string{"--listen-address", addr}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		logf.Close()
-		return s, err
+		return nil, err
 	}
 	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
 	s.url = "http://" + addr + "/scim/v2"
@@ -135,6 +195,15 @@ func spawn(ctx context.Context, bin string, logLevel string, webhook bool, batch
 // stop sends SIGTERM, waits up to 10 s, then SIGKILL, and removes the temp
 // dir unless keep is set.
 func (s *spawned) stop(keep bool) {
+	s.terminate()
+	if keep {
+		fmt.Fprintln(os.Stderr, "kept", s.dir)
+		return
+	}
+	os.RemoveAll(s.dir)
+}
+
+func (s *spawned) terminate() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -144,11 +213,136 @@ func (s *spawned) stop(keep bool) {
 			<-s.done
 		}
 	}
+}
+
+// stop stops every server, then (unless keep) drops the PostgreSQL schema
+// and removes the temp dir.
+func (f *fleet) stop(keep bool) {
+	for _, s := range f.servers {
+		s.terminate()
+	}
 	if keep {
-		fmt.Fprintln(os.Stderr, "kept", s.dir)
+		if f.schema != "" {
+			fmt.Fprintln(os.Stderr, "kept schema", f.schema)
+		}
+		fmt.Fprintln(os.Stderr, "kept", f.dir)
 		return
 	}
-	os.RemoveAll(s.dir)
+	if f.schema != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, f.pgURL); err != nil {
+			fmt.Fprintln(os.Stderr, "scimload: dropping schema", f.schema+":", err)
+		} else {
+			if _, err := conn.Exec(ctx, "DROP SCHEMA "+f.schema+" CASCADE"); err != nil {
+				fmt.Fprintln(os.Stderr, "scimload: dropping schema", f.schema+":", err)
+			}
+			conn.Close(ctx)
+		}
+	}
+	os.RemoveAll(f.dir)
+}
+
+// roundRobin sends each request to the next server in turn, as a load
+// balancer in front of the replicas would.
+type roundRobin struct {
+	next  http.RoundTripper
+	hosts []string
+	n     atomic.Uint64
+}
+
+func (r *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	if len(r.hosts) < 2 {
+		return r.next.RoundTrip(req)
+	}
+	req = req.Clone(req.Context())
+	req.URL.Host = r.hosts[(r.n.Add(1)-1)%uint64(len(r.hosts))]
+	return r.next.RoundTrip(req)
+}
+
+// cpuMeter reads the CPU time of the servers and of the PostgreSQL server
+// (all its processes: backends, WAL writer, checkpointer) on this machine.
+type cpuMeter struct {
+	pids       []int
+	postmaster int // 0: not measured
+}
+
+type cpuSample struct {
+	servers []time.Duration
+	pg      time.Duration
+	self    time.Duration // the load generator: on the same cores
+}
+
+func (m *cpuMeter) sample() cpuSample {
+	var c cpuSample
+	for _, pid := range m.pids {
+		t, _ := processCPU(pid)
+		c.servers = append(c.servers, t)
+	}
+	if m.postmaster > 0 {
+		c.pg = treeCPU(m.postmaster)
+	}
+	c.self, _ = processCPU(os.Getpid())
+	return c
+}
+
+// postmasterPID finds the PostgreSQL server at url on this machine: the
+// first line of postmaster.pid in its data directory (readable by the
+// server's superuser role, as on the test server).
+func postmasterPID(ctx context.Context, url string) (int, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var dir string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('data_directory')`).Scan(&dir); err != nil {
+		return 0, err
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(raw), "\n", 2)[0]))
+	if err != nil {
+		return 0, fmt.Errorf("postmaster.pid: %w", err)
+	}
+	return pid, nil
+}
+
+// treeCPU is the CPU time of the postmaster pid, its exited children
+// (cutime, cstime: the postmaster reaps every backend) and its live ones.
+func treeCPU(pid int) time.Duration {
+	stat := func(p int) []string {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			return nil
+		}
+		s := string(raw)
+		return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	}
+	ticks := func(f []string, from, to int) int64 {
+		var n int64
+		for i := from; i <= to && i < len(f); i++ {
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			n += v
+		}
+		return n
+	}
+	// Fields after the command: state is 0, ppid 1, utime 11, stime 12,
+	// cutime 13, cstime 14.
+	total := ticks(stat(pid), 11, 14)
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := stat(p); len(f) > 12 && f[1] == strconv.Itoa(pid) {
+			total += ticks(f, 11, 12)
+		}
+	}
+	return time.Duration(total) * 10 * time.Millisecond
 }
 
 // procMem is a sample of a process's memory from /proc/<pid>/status, in kB.

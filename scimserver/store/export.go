@@ -62,6 +62,15 @@ func DecodeResource(kind Kind, id string, doc []byte, created, modified, version
 	return c.resource(kind, doc, true)
 }
 
+// RawResource builds a Resource from its stored columns without decoding
+// the document: Doc is nil and Raw is doc (RawReader, Query.RawOnly).
+func RawResource(kind Kind, id string, doc []byte, created, modified, version int64) *Resource {
+	c := cols{id: id, created: created, modified: modified, version: version}
+	r, _ := c.resource(kind, doc, false) // no error without decoding
+	r.Raw = doc
+	return r
+}
+
 // Compile returns the test of a document's raw JSON text (nil: no test).
 // The function reuses a buffer: use it from one goroutine.
 func (t *Text) Compile() func(raw []byte) bool { return t.compile() }

@@ -14,45 +14,6 @@ import (
 // Every tenant of a database shares it; a listener keeps its own schema's.
 const notifyChannel = "scim_events"
 
-// queueCommitTail queues what every write does last: the total of its
-// kind moved by delta, b's events with the next seqs from event_head, and
-// a NOTIFY (sent by PostgreSQL at commit). Locking event_head serialises
-// the tenant's writing transactions from there to their commit: that keeps
-// seq gap-free and in commit order, and is why it comes last.
-func (s *Store) queueCommitTail(batch *pgx.Batch, kind store.Kind, delta int, now int64, b *store.EventBatch) {
-	if delta != 0 {
-		batch.Queue(`UPDATE counts SET n = n + $2 WHERE kind = $1`, string(kind), delta)
-	}
-	n := len(b.Events)
-	if n == 0 {
-		return
-	}
-	ids, types, kinds, rids, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	for i, e := range b.Events {
-		ids[i], types[i], kinds[i], rids[i], data[i] = e.ID, e.Type, string(e.Kind), e.ResourceID, string(e.Data)
-	}
-	batch.Queue(`WITH h AS (UPDATE event_head SET seq = seq + $1 RETURNING seq)
-		INSERT INTO events (seq, id, type, time, kind, resource_id, data)
-		SELECT h.seq - $1 + e.ord, e.id, e.type, $2, e.kind, e.rid, e.data
-		FROM h, unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-			WITH ORDINALITY AS e(id, type, kind, rid, data, ord)`,
-		int64(n), now, ids, types, kinds, rids, data)
-	batch.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, s.schema)
-}
-
-// commitTail runs queueCommitTail's statements in tx, in one round trip.
-func (s *Store) commitTail(ctx context.Context, tx pgx.Tx, kind store.Kind, delta int, now int64, b *store.EventBatch) error {
-	batch := &pgx.Batch{}
-	s.queueCommitTail(batch, kind, delta, now, b)
-	if batch.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("postgres: append events: %w", err)
-	}
-	return nil
-}
-
 // EventHead implements store.EventLog: the newest seq ever given.
 func (s *Store) EventHead(ctx context.Context) (int64, error) {
 	var seq int64

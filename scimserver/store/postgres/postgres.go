@@ -25,6 +25,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,9 +45,18 @@ type Store struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	urls   *urlSource // nil: the URL Open was given, for good
+
+	// Group commit (commit.go): writes queue on jobs for commitLoop.
+	jobs     chan *writeJob
+	quit     chan struct{}
+	loopDone chan struct{}
+	closing  sync.Once
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.RawReader = (*Store)(nil)
+)
 
 type options struct {
 	schema string
@@ -123,7 +133,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", classify(err))
 	}
-	s := &Store{pool: pool, schema: o.schema, now: o.now, done: make(chan struct{}), urls: urls}
+	s := &Store{pool: pool, schema: o.schema, now: o.now, done: make(chan struct{}), urls: urls,
+		jobs: make(chan *writeJob), quit: make(chan struct{}), loopDone: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -131,6 +142,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	lctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go s.listen(lctx)
+	go s.commitLoop()
 	return s, nil
 }
 
@@ -143,8 +155,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the listener and closes the pool.
+// Close stops the listener and the commit loop (a batch running finishes
+// first; later writes fail) and closes the pool.
 func (s *Store) Close() error {
+	s.closing.Do(func() { close(s.quit) })
+	<-s.loopDone
 	s.stop()
 	<-s.done
 	s.pool.Close()

@@ -13,66 +13,126 @@ import (
 // Column list of every query that builds a Resource (see scanResource).
 const resCols = `rid, id, doc, created, last_modified, version`
 
+// userCols and userFrom read users (as r) with their groups (gr: ids and
+// names, in GroupsOf's order), so that a response needs no GroupsOf round
+// trip; a user in no group gets an empty Groups, not an unknown one.
+const (
+	userCols = `r.rid, r.id, r.doc, r.created, r.last_modified, r.version, gr.ids, gr.names`
+	userFrom = `resources r CROSS JOIN LATERAL (SELECT array_agg(g.id ORDER BY g.rid) AS ids,
+		array_agg(coalesce(g.display_name, '') ORDER BY g.rid) AS names
+		FROM members m JOIN resources g ON g.rid = m.group_rid WHERE m.member_rid = r.rid) gr`
+)
+
 // snapshot is a read-only transaction whose queries all see one snapshot.
 var snapshot = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 
-// scanResource reads the resCols of one row; no row is store.ErrNotFound.
-func scanResource(kind store.Kind, row pgx.Row) (*store.Resource, int64, error) {
-	var (
-		rid, created, modified, version int64
-		id                              string
-		doc                             []byte
-	)
-	if err := row.Scan(&rid, &id, &doc, &created, &modified, &version); err != nil {
+// row is the columns of one resource row: resCols, or userCols.
+type row struct {
+	rid, created, modified, version int64
+	id                              string
+	doc                             []byte // pgx scans a copy of its own
+	gids, gnames                    []string
+}
+
+func (c *row) dest(groups bool) []any {
+	d := []any{&c.rid, &c.id, &c.doc, &c.created, &c.modified, &c.version}
+	if groups {
+		d = append(d, &c.gids, &c.gnames)
+	}
+	return d
+}
+
+// resource builds the Resource, with Raw set, Doc only when decode is set
+// and Groups when the row has them.
+func (c *row) resource(kind store.Kind, decode, groups bool) (*store.Resource, error) {
+	var r *store.Resource
+	if decode {
+		var err error
+		if r, err = store.DecodeResource(kind, c.id, c.doc, c.created, c.modified, c.version); err != nil {
+			return nil, err
+		}
+		r.Raw = c.doc
+	} else {
+		r = store.RawResource(kind, c.id, c.doc, c.created, c.modified, c.version)
+	}
+	if groups {
+		r.Groups = make([]store.GroupRef, len(c.gids))
+		for i, id := range c.gids {
+			r.Groups[i] = store.GroupRef{ID: id, DisplayName: c.gnames[i]}
+		}
+	}
+	return r, nil
+}
+
+// scanResource reads one row (resCols, or userCols when groups is set);
+// no row is store.ErrNotFound.
+func scanResource(kind store.Kind, rw pgx.Row, decode, groups bool) (*store.Resource, int64, error) {
+	var c row
+	if err := rw.Scan(c.dest(groups)...); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, 0, store.ErrNotFound
 		}
 		return nil, 0, err
 	}
-	r, err := store.DecodeResource(kind, id, doc, created, modified, version)
-	return r, rid, err
+	r, err := c.resource(kind, decode, groups)
+	return r, c.rid, err
 }
 
-// eachResource calls fn for each row (resCols) whose document passes text
-// (nil: every row), decoding only those.
-func eachResource(kind store.Kind, rows pgx.Rows, text func([]byte) bool, fn func(r *store.Resource, rid int64)) error {
+// eachResource calls fn for each row (resCols, or userCols when the rows
+// have 8 columns) whose document passes text (nil: every row), decoding
+// only those, and only when decode is set.
+func eachResource(kind store.Kind, rows pgx.Rows, text func([]byte) bool, decode bool, fn func(r *store.Resource, rid int64)) error {
 	defer rows.Close()
-	var (
-		rid, created, modified, version int64
-		id                              string
-		doc                             []byte
-	)
+	var c row
+	groups := len(rows.FieldDescriptions()) == 8
+	dest := c.dest(groups)
 	for rows.Next() {
-		if err := rows.Scan(&rid, &id, &doc, &created, &modified, &version); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		if text != nil && !text(doc) {
+		if text != nil && !text(c.doc) {
 			continue
 		}
-		r, err := store.DecodeResource(kind, id, doc, created, modified, version)
+		r, err := c.resource(kind, decode, groups)
 		if err != nil {
 			return err
 		}
-		fn(r, rid)
+		fn(r, c.rid)
 	}
 	return rows.Err()
 }
 
-// Get returns one resource, with its members when asked (groups).
+// Get returns one resource, with its members when asked (groups); a user
+// comes with its groups.
 func (s *Store) Get(ctx context.Context, kind store.Kind, id string, members bool) (*store.Resource, error) {
+	return s.get(ctx, kind, id, members, true)
+}
+
+// GetRaw is Get without members and without decoding the document
+// (store.RawReader).
+func (s *Store) GetRaw(ctx context.Context, kind store.Kind, id string) (*store.Resource, error) {
+	return s.get(ctx, kind, id, false, false)
+}
+
+func (s *Store) get(ctx context.Context, kind store.Kind, id string, members, decode bool) (*store.Resource, error) {
 	if err := store.CheckKind(kind); err != nil {
 		return nil, err
 	}
+	if kind == store.User {
+		r, _, err := scanResource(kind, s.pool.QueryRow(ctx,
+			`SELECT `+userCols+` FROM `+userFrom+` WHERE r.kind = 'User' AND r.id = $1`, id), decode, true)
+		return r, classify(err)
+	}
 	const q = `SELECT ` + resCols + ` FROM resources WHERE kind = $1 AND id = $2`
-	if !members || kind != store.Group {
-		r, _, err := scanResource(kind, s.pool.QueryRow(ctx, q, string(kind), id))
+	if !members {
+		r, _, err := scanResource(kind, s.pool.QueryRow(ctx, q, string(kind), id), decode, false)
 		return r, classify(err)
 	}
 	var r *store.Resource
 	err := pgx.BeginTxFunc(ctx, s.pool, snapshot, func(tx pgx.Tx) error {
 		var rid int64
 		var err error
-		if r, rid, err = scanResource(kind, tx.QueryRow(ctx, q, string(kind), id)); err != nil {
+		if r, rid, err = scanResource(kind, tx.QueryRow(ctx, q, string(kind), id), decode, false); err != nil {
 			return err
 		}
 		return loadMembers(ctx, tx, map[int64]*store.Resource{rid: r})
@@ -182,7 +242,7 @@ type querier interface {
 func list(ctx context.Context, tx querier, kind store.Kind, q store.Query, w window) (*store.Page, error) {
 	withMembers := q.Members && kind == store.Group
 	if q.Lookup == nil && q.Match == nil && q.Text == nil && (q.Order == nil || q.Order.Column != "") {
-		return listSQL(ctx, tx, kind, w, q.Order, withMembers)
+		return listSQL(ctx, tx, kind, w, q.Order, withMembers, !q.RawOnly)
 	}
 	var (
 		rows pgx.Rows
@@ -195,7 +255,12 @@ func list(ctx context.Context, tx querier, kind store.Kind, q store.Query, w win
 		if col, val, err = store.LookupColumn(kind, q.Lookup); err != nil {
 			return nil, err
 		}
-		rows, err = tx.Query(ctx, `SELECT `+resCols+` FROM resources WHERE kind = $1 AND `+col+` = $2 ORDER BY rid`, string(kind), val)
+		if kind == store.User && q.Order == nil {
+			// A lookup matches a user or a few: their groups come along.
+			rows, err = tx.Query(ctx, `SELECT `+userCols+` FROM `+userFrom+` WHERE r.kind = 'User' AND r.`+col+` = $1 ORDER BY r.rid`, val)
+		} else {
+			rows, err = tx.Query(ctx, `SELECT `+resCols+` FROM resources WHERE kind = $1 AND `+col+` = $2 ORDER BY rid`, string(kind), val)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -204,7 +269,9 @@ func list(ctx context.Context, tx querier, kind store.Kind, q store.Query, w win
 	page := newPage()
 	var ks []keyed
 	preload := withMembers && q.MatchMembers && q.Match != nil
-	err = eachResource(kind, rows, text, func(r *store.Resource, rid int64) {
+	// Match and Order read Doc; a page read as Raw only need not decode.
+	decode := !q.RawOnly || q.Match != nil || q.Order != nil
+	err = eachResource(kind, rows, text, decode, func(r *store.Resource, rid int64) {
 		switch {
 		case preload: // members.value filters: match once members are loaded
 			page.add(r, rid)
@@ -278,12 +345,12 @@ func loadByRID(ctx context.Context, tx querier, kind store.Kind, ks []keyed) err
 	if err != nil {
 		return err
 	}
-	return eachResource(kind, rows, nil, func(r *store.Resource, rid int64) { ks[at[rid]].res = r })
+	return eachResource(kind, rows, nil, true, func(r *store.Resource, rid int64) { ks[at[rid]].res = r })
 }
 
 // listSQL pages in SQL: an unfiltered list in creation order or by an
 // indexed column (unique within the kind: no ties).
-func listSQL(ctx context.Context, tx querier, kind store.Kind, w window, order *store.Order, withMembers bool) (*store.Page, error) {
+func listSQL(ctx context.Context, tx querier, kind store.Kind, w window, order *store.Order, withMembers, decode bool) (*store.Page, error) {
 	by := "rid"
 	if order != nil {
 		col, err := store.OrderColumn(order)
@@ -307,7 +374,7 @@ func listSQL(ctx context.Context, tx querier, kind store.Kind, w window, order *
 	if err != nil {
 		return nil, err
 	}
-	if err := eachResource(kind, rows, nil, page.add); err != nil {
+	if err := eachResource(kind, rows, nil, decode, page.add); err != nil {
 		return nil, err
 	}
 	if withMembers {

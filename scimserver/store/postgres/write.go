@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -50,11 +49,27 @@ func (s *Store) Create(ctx context.Context, r *store.Resource) error {
 	now := s.now().UTC()
 	ix := store.IndexOf(r.Kind, r.Doc)
 	args := []any{string(r.Kind), r.ID, string(enc), now.UnixNano(), ix.UserName, ix.ExternalID, ix.DisplayName, ix.DisplayFolded}
-	if len(r.Members) == 0 {
-		err = s.createAtOnce(ctx, r, enc, now, args)
-	} else {
-		err = s.createWithMembers(ctx, r, enc, now, args)
-	}
+	err = s.write(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
+		b := store.NewEventBatch(ctx, now)
+		changes := &store.MemberChanges{}
+		if len(r.Members) == 0 {
+			if _, err := tx.Exec(ctx, insertResource, args...); err != nil {
+				return tailPart{}, conflict(err, r.Kind, r.ID, r.Doc)
+			}
+		} else {
+			var rid int64
+			if err := tx.QueryRow(ctx, insertResource+` RETURNING rid`, args...).Scan(&rid); err != nil {
+				return tailPart{}, conflict(err, r.Kind, r.ID, r.Doc)
+			}
+			if err := applyMemberOps(ctx, tx, rid, []store.MemberOp{{Kind: store.MemberAdd, Members: r.Members}}, changes); err != nil {
+				return tailPart{}, err
+			}
+		}
+		if err := b.Created(r, enc, changes); err != nil {
+			return tailPart{}, err
+		}
+		return tailPart{kind: r.Kind, delta: 1, now: now.UnixNano(), events: b}, nil
+	})
 	if err != nil {
 		return err
 	}
@@ -67,52 +82,10 @@ const insertResource = `INSERT INTO resources
 	(kind, id, doc, created, last_modified, version, user_name_folded, external_id, display_name, display_name_folded)
 	VALUES ($1, $2, $3, $4, $4, 1, $5, $6, $7, $8)`
 
-// createAtOnce is a Create without members in one round trip: a batch
-// outside a transaction runs as one implicit transaction, all or nothing.
-func (s *Store) createAtOnce(ctx context.Context, r *store.Resource, enc []byte, now time.Time, args []any) error {
-	b := store.NewEventBatch(ctx, now)
-	if err := b.Created(r, enc, &store.MemberChanges{}); err != nil {
-		return err
-	}
-	batch := &pgx.Batch{}
-	batch.Queue(insertResource, args...)
-	s.queueCommitTail(batch, r.Kind, 1, now.UnixNano(), b)
-	for attempt := 1; ; attempt++ {
-		br := s.pool.SendBatch(ctx, batch)
-		_, err := br.Exec()
-		if err != nil {
-			br.Close()
-			return classify(conflict(err, r.Kind, r.ID, r.Doc))
-		}
-		err = br.Close()
-		var pe *pgconn.PgError
-		if attempt < maxAttempts && errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
-			continue
-		}
-		return classify(err)
-	}
-}
-
-func (s *Store) createWithMembers(ctx context.Context, r *store.Resource, enc []byte, now time.Time, args []any) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		var rid int64
-		if err := tx.QueryRow(ctx, insertResource+` RETURNING rid`, args...).Scan(&rid); err != nil {
-			return conflict(err, r.Kind, r.ID, r.Doc)
-		}
-		changes := &store.MemberChanges{}
-		if err := applyMemberOps(ctx, tx, rid, []store.MemberOp{{Kind: store.MemberAdd, Members: r.Members}}, changes); err != nil {
-			return err
-		}
-		b := store.NewEventBatch(ctx, now)
-		if err := b.Created(r, enc, changes); err != nil {
-			return err
-		}
-		return s.commitTail(ctx, tx, r.Kind, 1, now.UnixNano(), b)
-	})
-}
-
-// Update locks the row (SELECT ... FOR UPDATE: a replica updating the same
-// resource waits), calls mutate and writes its result with its events.
+// Update locks the row (SELECT ... FOR NO KEY UPDATE: a replica updating
+// the same resource waits; a member add naming the user, whose foreign key
+// check takes a key-share lock, does not), calls mutate and writes its
+// result with its events.
 // The returned Resource has no Members.
 func (s *Store) Update(ctx context.Context, kind store.Kind, id string,
 	mutate func(cur *store.Resource) (map[string]any, []store.MemberOp, error)) (*store.Resource, error) {
@@ -120,47 +93,53 @@ func (s *Store) Update(ctx context.Context, kind store.Kind, id string,
 		return nil, err
 	}
 	var out *store.Resource
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
+		out = nil
 		cur, rid, err := scanResource(kind, tx.QueryRow(ctx,
-			`SELECT `+resCols+` FROM resources WHERE kind = $1 AND id = $2 FOR UPDATE`, string(kind), id))
+			`SELECT `+resCols+` FROM resources WHERE kind = $1 AND id = $2 FOR NO KEY UPDATE`, string(kind), id), true, false)
 		if err != nil {
-			return err
+			return tailPart{}, err
 		}
 		doc, ops, err := mutate(cur)
 		if err != nil {
-			return err
+			return tailPart{}, err
 		}
 		if doc == nil {
 			doc = cur.Doc
 		}
 		if kind == store.User && len(ops) > 0 {
-			return errors.New("postgres: a User has no members")
+			return tailPart{}, errors.New("postgres: a User has no members")
 		}
 		enc, err := json.Marshal(doc)
 		if err != nil {
-			return fmt.Errorf("postgres: encode document: %w", err)
+			return tailPart{}, fmt.Errorf("postgres: encode document: %w", err)
 		}
 		now := s.now().UTC()
 		ix := store.IndexOf(kind, doc)
-		if _, err := tx.Exec(ctx, `UPDATE resources SET doc = $1, last_modified = $2, version = $3,
-			user_name_folded = $4, external_id = $5, display_name = $6, display_name_folded = $7 WHERE rid = $8`,
-			string(enc), now.UnixNano(), cur.Version+1,
-			ix.UserName, ix.ExternalID, ix.DisplayName, ix.DisplayFolded, rid); err != nil {
-			return conflict(err, kind, id, doc)
-		}
+		const update = `UPDATE resources SET doc = $1, last_modified = $2, version = $3,
+			user_name_folded = $4, external_id = $5, display_name = $6, display_name_folded = $7 WHERE rid = $8`
+		args := []any{string(enc), now.UnixNano(), cur.Version + 1, ix.UserName, ix.ExternalID, ix.DisplayName, ix.DisplayFolded, rid}
 		changes := &store.MemberChanges{}
-		if err := applyMemberOps(ctx, tx, rid, ops, changes); err != nil {
-			return err
+		if len(ops) == 0 {
+			if _, err := tx.Exec(ctx, update, args...); err != nil {
+				return tailPart{}, conflict(err, kind, id, doc)
+			}
+		} else {
+			// The UPDATE goes out with the first member statement (one
+			// round trip less per member PATCH); its unique violation
+			// (displayName taken) surfaces there. Member statements
+			// never violate a unique index (ON CONFLICT DO NOTHING).
+			tx.Later(update, args...)
+			if err := applyMemberOps(ctx, tx, rid, ops, changes); err != nil {
+				return tailPart{}, conflict(err, kind, id, doc)
+			}
 		}
 		b := store.NewEventBatch(ctx, now)
 		if err := b.Updated(kind, cur, doc, enc, changes); err != nil {
-			return err
-		}
-		if err := s.commitTail(ctx, tx, kind, 0, now.UnixNano(), b); err != nil {
-			return err
+			return tailPart{}, err
 		}
 		out = &store.Resource{Kind: kind, ID: id, Doc: doc, Created: cur.Created, LastModified: now, Version: cur.Version + 1}
-		return nil
+		return tailPart{kind: kind, now: now.UnixNano(), events: b}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -180,7 +159,7 @@ const (
 // applyMemberOps applies ops in order, one row per member (a member add
 // never rewrites a big group), each op's rows in one round trip, and
 // records each member's state before and after for the events.
-func applyMemberOps(ctx context.Context, tx pgx.Tx, group int64, ops []store.MemberOp, changes *store.MemberChanges) error {
+func applyMemberOps(ctx context.Context, tx dbtx, group int64, ops []store.MemberOp, changes *store.MemberChanges) error {
 	for _, op := range ops {
 		switch op.Kind {
 		case store.MemberAdd, store.MemberRemove:
@@ -236,7 +215,7 @@ func applyMemberOps(ctx context.Context, tx pgx.Tx, group int64, ops []store.Mem
 
 // batchExec runs q(group, member) for each member in one round trip and
 // returns the rows each affected.
-func batchExec(ctx context.Context, tx pgx.Tx, q string, group int64, members []store.Member) ([]int64, error) {
+func batchExec(ctx context.Context, tx dbtx, q string, group int64, members []store.Member) ([]int64, error) {
 	b := &pgx.Batch{}
 	for _, m := range members {
 		b.Queue(q, group, m.Value)
@@ -271,7 +250,7 @@ func (s *Store) Delete(ctx context.Context, kind store.Kind, id string) error {
 		return err
 	}
 	now := s.now().UTC()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
 		var (
 			rid, created, modified, version int64
 			raw                             string
@@ -279,10 +258,10 @@ func (s *Store) Delete(ctx context.Context, kind store.Kind, id string) error {
 		err := tx.QueryRow(ctx, `SELECT rid, doc, created, last_modified, version FROM resources
 			WHERE kind = $1 AND id = $2 FOR UPDATE`, string(kind), id).Scan(&rid, &raw, &created, &modified, &version)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return store.ErrNotFound
+			return tailPart{}, store.ErrNotFound
 		}
 		if err != nil {
-			return err
+			return tailPart{}, err
 		}
 		b := store.NewEventBatch(ctx, now)
 		if kind == store.User {
@@ -290,7 +269,7 @@ func (s *Store) Delete(ctx context.Context, kind store.Kind, id string) error {
 				FROM members m JOIN resources g ON g.rid = m.group_rid
 				WHERE m.member_rid = $1 ORDER BY g.rid`, rid)
 			if err != nil {
-				return err
+				return tailPart{}, err
 			}
 			var (
 				gid, gdoc                string
@@ -300,16 +279,16 @@ func (s *Store) Delete(ctx context.Context, kind store.Kind, id string) error {
 				return b.LeftGroup(gid, []byte(gdoc), gcreated, gmod, gversion, id)
 			})
 			if err != nil {
-				return err
+				return tailPart{}, err
 			}
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM resources WHERE rid = $1`, rid); err != nil {
-			return err
+			return tailPart{}, err
 		}
 		if err := b.Deleted(kind, id, []byte(raw), created, modified, version); err != nil {
-			return err
+			return tailPart{}, err
 		}
-		return s.commitTail(ctx, tx, kind, -1, now.UnixNano(), b)
+		return tailPart{kind: kind, delta: -1, now: now.UnixNano(), events: b}, nil
 	})
 	if err != nil {
 		return err
