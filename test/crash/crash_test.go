@@ -316,11 +316,15 @@ func (s *loadStats) snapshot() (acked, unavailable, unacked int, connErr error) 
 }
 
 // write sends one write of the load, retrying 503s with Retry-After when
-// the stats say so; retried reports that an earlier attempt got one.
+// the stats say so; retried reports that an earlier attempt got one. The
+// end of ctx stops the retries but not a request already sent: cancelling
+// it would leave a write the server still commits (a write runs to its
+// commit once started, and with group commit may wait for a batch)
+// unaccounted for while the checks already read the directory.
 func (s *loadStats) write(ctx context.Context, c *client, method, url string, body any) (st int, out []byte, retried bool, err error) {
 	for {
 		var hdr http.Header
-		st, hdr, out, err = c.doHeader(ctx, method, url, body)
+		st, hdr, out, err = c.doHeader(context.WithoutCancel(ctx), method, url, body)
 		if err != nil || st != http.StatusServiceUnavailable || s == nil || !s.retryUnavailable {
 			return st, out, retried, err
 		}
