@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/scim-operator/scim-operator/scimserver/eventlog"
 	"github.com/scim-operator/scim-operator/scimserver/store"
@@ -78,12 +82,24 @@ type loader struct {
 	members []string
 	err     string
 	done    chan struct{}
+	dbURL   string // the test's URL, without the loader's session name
+	app     string // the loader's sessions' application_name
 }
 
-func startLoader(t *testing.T, url, schema, replica string) *loader {
+func startLoader(t *testing.T, dbURL, schema, replica string) *loader {
 	t.Helper()
+	// The loader's sessions carry a name of their own, so that after the
+	// kill the test can wait for them to end (backendsGone).
+	app := "scim-crash-" + schema + "-" + replica
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashLoader$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+url+"|"+schema+"|"+replica)
+	cmd.Env = append(os.Environ(), crashEnv+"="+u.String()+"|"+schema+"|"+replica)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +107,7 @@ func startLoader(t *testing.T, url, schema, replica string) *loader {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	l := &loader{cmd: cmd, done: make(chan struct{})}
+	l := &loader{cmd: cmd, done: make(chan struct{}), dbURL: dbURL, app: app}
 	go func() {
 		defer close(l.done)
 		sc := bufio.NewScanner(out)
@@ -138,6 +154,37 @@ func (l *loader) killAfter(t *testing.T, n int) {
 	}
 	_ = l.cmd.Wait()
 	<-l.done
+	l.backendsGone(t)
+}
+
+// backendsGone waits until the killed loader's database sessions ended. A
+// COMMIT the loader sent just before it died still runs to its end in its
+// server process, so until then the log may still grow under the checks
+// (a head read after the events, in another snapshot, then disagrees with
+// them), as it may in production: what the kill must not do is lose an
+// acknowledged write or tear one.
+func (l *loader) backendsGone(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, l.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	guard := time.Now().Add(time.Minute) // against a hang, not a performance bound
+	for {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, l.app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(guard) {
+			t.Fatalf("%d sessions of the killed loader %s still open after a minute", n, l.app)
+		}
+		syscallYield()
+	}
 }
 
 // syscallYield lets the loader run: the parent polls its progress.
