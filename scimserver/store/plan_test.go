@@ -30,13 +30,14 @@ func queryPlan(t *testing.T, s *SQLite, q string, args ...any) string {
 func TestQueriesUseIndexes(t *testing.T) {
 	s, _ := openTest(t)
 	mustCreate(t, s, userRes("u1", "a"), groupRes("g", "G", "u1"))
-	sel := `SELECT ` + resCols + ` FROM resources WHERE kind = ? AND `
+	sel := `SELECT ` + readCols + ` FROM resources WHERE kind = ? AND `
 	tests := []struct {
 		name, query string
 		args        []any
 		want        []string // substrings every one of which must appear
 	}{
-		{"id", sel + lookupCols["id"] + ` = ? ORDER BY rid`, []any{"User", "u1"}, []string{"SEARCH resources USING INDEX resources_id (kind=? AND id=?)"}},
+		{"id", sel + lookupCols["id"] + ` = ? ORDER BY rid`, []any{"User", "u1"}, []string{"SEARCH resources USING INDEX resources_id (kind=? AND id=?)",
+			"SEARCH m USING COVERING INDEX members_member (member_rid=?)", "SEARCH g USING INTEGER PRIMARY KEY (rowid=?)"}},
 		{"userName", sel + lookupCols["userName"] + ` = ? ORDER BY rid`, []any{"User", "a"}, []string{"SEARCH resources USING INDEX resources_user_name (kind=? AND user_name_folded=?)"}},
 		{"externalId", sel + lookupCols["externalId"] + ` = ? ORDER BY rid`, []any{"User", "x"}, []string{"SEARCH resources USING INDEX resources_external_id (kind=? AND external_id=?)"}},
 		{"displayName", sel + lookupCols["displayName"] + ` = ? ORDER BY rid`, []any{"Group", "g"}, []string{"SEARCH resources USING INDEX resources_display_name (kind=? AND display_name_folded=?)"}},
@@ -77,9 +78,9 @@ func TestQueriesUseIndexes(t *testing.T) {
 
 func mustPageQuery(t *testing.T, o *Order) string {
 	t.Helper()
-	q, err := pageQuery(o)
+	by, err := pageOrder(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return q
+	return pageQuery(by)
 }
