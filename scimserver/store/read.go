@@ -595,11 +595,14 @@ func pageOrders() []string {
 	return by
 }
 
-// pageQuery selects one page ordered by by (pageOrder). OFFSET skips
-// entries of the covering (kind, column) index, not table rows.
-func pageQuery(by string) string {
+// pageQuery selects one page of kind ordered by by (pageOrder). OFFSET
+// skips entries of the covering (kind, column) index, not table rows. The
+// kind is written into the statement (one of two constants, checkKind):
+// bound as a parameter on a non-unique index prefix, SQLite prepared the
+// statement again on every run to plan for the value (STAT4).
+func pageQuery(kind Kind, by string) string {
 	return `SELECT ` + readCols + ` FROM resources WHERE rid IN
-	(SELECT rid FROM resources WHERE kind = ? ORDER BY ` + by + ` LIMIT ? OFFSET ?) ORDER BY ` + by
+	(SELECT rid FROM resources WHERE kind = '` + string(kind) + `' ORDER BY ` + by + ` LIMIT ? OFFSET ?) ORDER BY ` + by
 }
 
 // listSQL pages in SQL: the cheap path for an unfiltered list, in creation
@@ -618,7 +621,7 @@ func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, o
 	if w.count == 0 || w.start >= page.Total {
 		return &page.Page, nil
 	}
-	rows, err := tx.StmtContext(ctx, s.stmts.page[by]).QueryContext(ctx, string(kind), w.count, w.start)
+	rows, err := tx.StmtContext(ctx, s.stmts.page[pageKey{kind, by}]).QueryContext(ctx, w.count, w.start)
 	if err != nil {
 		return nil, err
 	}
