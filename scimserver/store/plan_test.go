@@ -38,9 +38,9 @@ func TestQueriesUseIndexes(t *testing.T) {
 	}{
 		{"id", sel + lookupCols["id"] + ` = ? ORDER BY rid`, []any{"User", "u1"}, []string{"SEARCH resources USING INDEX resources_id (kind=? AND id=?)",
 			"SEARCH m USING COVERING INDEX members_member (member_rid=?)", "SEARCH g USING INTEGER PRIMARY KEY (rowid=?)"}},
-		{"userName", sel + lookupCols["userName"] + ` = ? ORDER BY rid`, []any{"User", "a"}, []string{"SEARCH resources USING INDEX resources_user_name (kind=? AND user_name_folded=?)"}},
-		{"externalId", sel + lookupCols["externalId"] + ` = ? ORDER BY rid`, []any{"User", "x"}, []string{"SEARCH resources USING INDEX resources_external_id (kind=? AND external_id=?)"}},
-		{"displayName", sel + lookupCols["displayName"] + ` = ? ORDER BY rid`, []any{"Group", "g"}, []string{"SEARCH resources USING INDEX resources_display_name (kind=? AND display_name_folded=?)"}},
+		{"userName", lookupQuery(User, lookupCols["userName"]), []any{"a"}, []string{"SEARCH resources USING INDEX resources_user_name (kind=? AND user_name_folded=?)"}},
+		{"externalId", lookupQuery(User, lookupCols["externalId"]), []any{"x"}, []string{"SEARCH resources USING INDEX resources_external_id (kind=? AND external_id=?)"}},
+		{"displayName", lookupQuery(Group, lookupCols["displayName"]), []any{"g"}, []string{"SEARCH resources USING INDEX resources_display_name (kind=? AND display_name_folded=?)"}},
 		{"list page", mustPageQuery(t, User, nil), []any{10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_kind (kind=?)", "SEARCH resources USING INTEGER PRIMARY KEY (rowid=?)"}},
 		{"list page by userName", mustPageQuery(t, User, &Order{Column: "userName", Desc: true}), []any{10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_user_name (kind=?)"}},
 		{"list page by displayName", mustPageQuery(t, Group, &Order{Column: "displayName"}), []any{10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_display_name (kind=?)"}},

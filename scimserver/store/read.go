@@ -438,7 +438,7 @@ func (s *SQLite) candidates(ctx context.Context, tx *sql.Tx, kind Kind, l *Looku
 	if err != nil {
 		return nil, err
 	}
-	return tx.StmtContext(ctx, s.stmts.lookup[attr]).QueryContext(ctx, string(kind), val)
+	return tx.StmtContext(ctx, s.stmts.lookup[pageKey{kind, attr}]).QueryContext(ctx, val)
 }
 
 // listStreamed matches candidates one at a time and keeps only the page.
@@ -597,9 +597,8 @@ func pageOrders() []string {
 
 // pageQuery selects one page of kind ordered by by (pageOrder). OFFSET
 // skips entries of the covering (kind, column) index, not table rows. The
-// kind is written into the statement (one of two constants, checkKind):
-// bound as a parameter on a non-unique index prefix, SQLite prepared the
-// statement again on every run to plan for the value (STAT4).
+// kind is written into the statement (one of two constants, checkKind;
+// see the lookup statements for why).
 func pageQuery(kind Kind, by string) string {
 	return `SELECT ` + readCols + ` FROM resources WHERE rid IN
 	(SELECT rid FROM resources WHERE kind = '` + string(kind) + `' ORDER BY ` + by + ` LIMIT ? OFFSET ?) ORDER BY ` + by

@@ -43,7 +43,7 @@ type stmts struct {
 	readEvents, eventHead, eventRange, eventTime, pruneEvents    *sql.Stmt
 	// readers
 	get, members, groupsOf *sql.Stmt
-	lookup                 map[string]*sql.Stmt // by Lookup.Attr
+	lookup                 map[pageKey]*sql.Stmt // by kind and Lookup.Attr
 	// page cuts an unfiltered page (pageQuery), by kind and ORDER BY;
 	// parsing the statement on every request was a tenth of a page's CPU.
 	page map[pageKey]*sql.Stmt
@@ -111,12 +111,17 @@ func (s *stmts) prepare(ctx context.Context, w, r *sql.DB, events bool) error {
 		// only a prefix, whatever the clock did between writes.
 		s.pruneEvents = p(w, `DELETE FROM events WHERE seq <= ? AND seq < (SELECT min(seq) FROM events) + ?`)
 	}
-	s.lookup = map[string]*sql.Stmt{}
-	for attr, col := range lookupCols {
-		s.lookup[attr] = p(r, `SELECT `+readCols+` FROM resources WHERE kind = ? AND `+col+` = ? ORDER BY rid`)
-	}
+	// The kind is written into the statements, not bound: a bound kind
+	// is compared with the partial index resources_group_name's WHERE
+	// kind = 'Group' while planning, so SQLite prepared the statement
+	// again on every run whose plan was not a unique-index shortcut (a
+	// page, a displayName or externalId lookup).
+	s.lookup = map[pageKey]*sql.Stmt{}
 	s.page = map[pageKey]*sql.Stmt{}
 	for _, kind := range []Kind{User, Group} {
+		for attr, col := range lookupCols {
+			s.lookup[pageKey{kind, attr}] = p(r, lookupQuery(kind, col))
+		}
 		for _, by := range pageOrders() {
 			s.page[pageKey{kind, by}] = p(r, pageQuery(kind, by))
 		}
@@ -130,10 +135,17 @@ func (s *stmts) close() {
 	}
 }
 
-// pageKey selects a prepared page statement.
+// pageKey selects a prepared statement by kind and a name: a page's ORDER
+// BY or a lookup's attribute.
 type pageKey struct {
 	kind Kind
 	by   string
+}
+
+// lookupQuery selects the resources of kind whose col equals the one
+// parameter (kind is a constant: see the lookup statements).
+func lookupQuery(kind Kind, col string) string {
+	return `SELECT ` + readCols + ` FROM resources WHERE kind = '` + string(kind) + `' AND ` + col + ` = ? ORDER BY rid`
 }
 
 // lookupCols maps a Lookup.Attr to its indexed column. userName and
