@@ -250,6 +250,11 @@ func run(ctx context.Context, o *options, logOut io.Writer) error {
 	pruneCtx, pruneStop := context.WithCancel(context.Background())
 	defer pruneStop()
 	go srv.RunEventPruner(pruneCtx, server.EventPruneInterval)
+	var trim idleTrimmer
+	handler = trim.wrap(handler)
+	trimTicker := time.NewTicker(idleTrimInterval)
+	defer trimTicker.Stop()
+	go trim.run(pruneCtx, trimTicker.C)
 
 	// Webhook delivery runs beside the API and never inside a request: a
 	// slow receiver delays only its own webhook.

@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// Reads that probe membership return [] Groups for a user in no group and
-// nil (unknown) otherwise; Update returns the user's groups. The server
-// skips GroupsOf on their word.
+// Reads that answer with resources return each user's groups, [] for a
+// user in no group; Update returns them too. The server skips GroupsOf on
+// their word.
 func TestGroupsKnown(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
@@ -60,8 +60,8 @@ func TestGroupsKnown(t *testing.T) {
 	check := func(stage, member, other string) {
 		t.Helper()
 		for name, read := range reads {
-			if g := read(member).Groups; g != nil {
-				t.Errorf("%s: %s(%s).Groups = %v, want nil (unknown)", stage, name, member, g)
+			if g := read(member).Groups; !reflect.DeepEqual(g, []GroupRef{{ID: "g", DisplayName: "G"}}) {
+				t.Errorf("%s: %s(%s).Groups = %#v, want [g]", stage, name, member, g)
 			}
 			if g := read(other).Groups; g == nil || len(g) != 0 {
 				t.Errorf("%s: %s(%s).Groups = %#v, want []", stage, name, other, g)

@@ -103,6 +103,17 @@ func TestPragmas(t *testing.T) {
 		if got := db.q("busy_timeout"); got != "5000" {
 			t.Errorf("%s busy_timeout %s", db.name, got)
 		}
+		if got := db.q("mmap_size"); got != "0" {
+			t.Errorf("%s mmap_size %s", db.name, got)
+		}
+	}
+	// Readers keep a small page cache (negative: KiB); the writer keeps
+	// SQLite's default.
+	if got := pragma(t, s.r.QueryRow, "cache_size"); got != "-256" {
+		t.Errorf("reader cache_size %s, want -256", got)
+	}
+	if got := pragma(t, s.w.QueryRow, "cache_size"); got != "-2000" {
+		t.Errorf("writer cache_size %s, want -2000", got)
 	}
 	// Only the writer commits, so only it checkpoints.
 	if got := pragma(t, s.w.QueryRow, "wal_autocheckpoint"); got != "4000" {

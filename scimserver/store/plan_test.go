@@ -30,19 +30,20 @@ func queryPlan(t *testing.T, s *SQLite, q string, args ...any) string {
 func TestQueriesUseIndexes(t *testing.T) {
 	s, _ := openTest(t)
 	mustCreate(t, s, userRes("u1", "a"), groupRes("g", "G", "u1"))
-	sel := `SELECT ` + resCols + ` FROM resources WHERE kind = ? AND `
+	sel := `SELECT ` + readCols + ` FROM resources WHERE kind = ? AND `
 	tests := []struct {
 		name, query string
 		args        []any
 		want        []string // substrings every one of which must appear
 	}{
-		{"id", sel + lookupCols["id"] + ` = ? ORDER BY rid`, []any{"User", "u1"}, []string{"SEARCH resources USING INDEX resources_id (kind=? AND id=?)"}},
-		{"userName", sel + lookupCols["userName"] + ` = ? ORDER BY rid`, []any{"User", "a"}, []string{"SEARCH resources USING INDEX resources_user_name (kind=? AND user_name_folded=?)"}},
-		{"externalId", sel + lookupCols["externalId"] + ` = ? ORDER BY rid`, []any{"User", "x"}, []string{"SEARCH resources USING INDEX resources_external_id (kind=? AND external_id=?)"}},
-		{"displayName", sel + lookupCols["displayName"] + ` = ? ORDER BY rid`, []any{"Group", "g"}, []string{"SEARCH resources USING INDEX resources_display_name (kind=? AND display_name_folded=?)"}},
-		{"list page", mustPageQuery(t, nil), []any{"User", 10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_kind (kind=?)", "SEARCH resources USING INTEGER PRIMARY KEY (rowid=?)"}},
-		{"list page by userName", mustPageQuery(t, &Order{Column: "userName", Desc: true}), []any{"User", 10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_user_name (kind=?)"}},
-		{"list page by displayName", mustPageQuery(t, &Order{Column: "displayName"}), []any{"Group", 10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_display_name (kind=?)"}},
+		{"id", sel + lookupCols["id"] + ` = ? ORDER BY rid`, []any{"User", "u1"}, []string{"SEARCH resources USING INDEX resources_id (kind=? AND id=?)",
+			"SEARCH m USING COVERING INDEX members_member (member_rid=?)", "SEARCH g USING INTEGER PRIMARY KEY (rowid=?)"}},
+		{"userName", lookupQuery(User, lookupCols["userName"]), []any{"a"}, []string{"SEARCH resources USING INDEX resources_user_name (kind=? AND user_name_folded=?)"}},
+		{"externalId", lookupQuery(User, lookupCols["externalId"]), []any{"x"}, []string{"SEARCH resources USING INDEX resources_external_id (kind=? AND external_id=?)"}},
+		{"displayName", lookupQuery(Group, lookupCols["displayName"]), []any{"g"}, []string{"SEARCH resources USING INDEX resources_display_name (kind=? AND display_name_folded=?)"}},
+		{"list page", mustPageQuery(t, User, nil), []any{10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_kind (kind=?)", "SEARCH resources USING INTEGER PRIMARY KEY (rowid=?)"}},
+		{"list page by userName", mustPageQuery(t, User, &Order{Column: "userName", Desc: true}), []any{10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_user_name (kind=?)"}},
+		{"list page by displayName", mustPageQuery(t, Group, &Order{Column: "displayName"}), []any{10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_display_name (kind=?)"}},
 		{"list total", `SELECT n FROM counts WHERE kind = ?`, []any{"User"}, []string{"SEARCH counts USING PRIMARY KEY (kind=?)"}},
 		{"members of group", memberQuery(`m.group_rid = ?`), []any{1}, []string{"SEARCH m USING PRIMARY KEY (group_rid=?)", "SEARCH r USING INTEGER PRIMARY KEY (rowid=?)"}},
 		{"add member", `SELECT ?, rid FROM resources WHERE kind = 'User' AND id = ?`, []any{1, "u1"}, []string{"SEARCH resources USING COVERING INDEX resources_id (kind=? AND id=?)"}},
@@ -75,11 +76,11 @@ func TestQueriesUseIndexes(t *testing.T) {
 	}
 }
 
-func mustPageQuery(t *testing.T, o *Order) string {
+func mustPageQuery(t *testing.T, kind Kind, o *Order) string {
 	t.Helper()
-	q, err := pageQuery(o)
+	by, err := pageOrder(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return q
+	return pageQuery(kind, by)
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -17,16 +18,17 @@ type rowScanner interface{ Scan(dest ...any) error }
 // scanResource reads the resCols columns of one row. It returns
 // ErrNotFound for sql.ErrNoRows.
 func scanResource(kind Kind, row rowScanner) (*Resource, int64, error) {
-	return scan(kind, row, true)
+	return scan(kind, row, probeExists, true)
 }
 
-// scan is scanResource, leaving Doc nil unless decode is set.
-func scan(kind Kind, row rowScanner, decode bool) (*Resource, int64, error) {
+// scan reads one row of scanCols and the probe column, leaving Doc nil
+// unless decode is set.
+func scan(kind Kind, row rowScanner, p probe, decode bool) (*Resource, int64, error) {
 	var (
 		c   cols
 		doc []byte
 	)
-	if err := row.Scan(c.dest(&doc, true)...); err != nil {
+	if err := row.Scan(c.dest(&doc, p)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, 0, ErrNotFound
 		}
@@ -39,23 +41,135 @@ func scan(kind Kind, row rowScanner, decode bool) (*Resource, int64, error) {
 	return r, c.rid, err
 }
 
+// probe is what the column after scanCols says about a user's groups.
+type probe int
+
+const (
+	probeNone   probe = iota // no such column (full scans)
+	probeExists              // resCols: member of any group
+	probeGroups              // readCols: the groups, as JSON
+)
+
+// probeOf tells the probe from a row's column names.
+func probeOf(names []string) probe {
+	switch {
+	case len(names) <= 6:
+		return probeNone
+	case names[6] == "group_refs":
+		return probeGroups
+	}
+	return probeExists
+}
+
 // cols are the resCols (or scanCols) columns but the document, which is
 // scanned apart (as sql.RawBytes when streaming, to test it before
 // decoding).
 type cols struct {
 	rid, created, modified, version int64
 	id                              string
-	inGroup                         bool
-	probed                          bool // the row has the inGroup column
+	probe                           probe
+	inGroup                         bool   // probeExists
+	groups                          string // probeGroups
 }
 
-func (c *cols) dest(doc any, probed bool) []any {
-	c.probed = probed
+func (c *cols) dest(doc any, p probe) []any {
+	c.probe = p
 	d := []any{&c.rid, &c.id, doc, &c.created, &c.modified, &c.version}
-	if probed {
+	switch p {
+	case probeExists:
 		d = append(d, &c.inGroup)
+	case probeGroups:
+		d = append(d, &c.groups)
 	}
 	return d
+}
+
+// groupRefs decodes readCols' groups column: [[id, displayName], ...].
+func groupRefs(s string) ([]GroupRef, error) {
+	if s == "[]" || s == "" { // in no group: the common answer, no decoding
+		return []GroupRef{}, nil
+	}
+	if refs, ok := groupRefsFast(s); ok {
+		return refs, nil
+	}
+	return groupRefsJSON(s)
+}
+
+// groupRefsJSON is groupRefs through encoding/json, for what
+// groupRefsFast does not take.
+func groupRefsJSON(s string) ([]GroupRef, error) {
+	var pairs [][2]*string
+	if err := json.Unmarshal([]byte(s), &pairs); err != nil {
+		return nil, fmt.Errorf("store: decode groups: %w", err)
+	}
+	out := make([]GroupRef, len(pairs))
+	for i, p := range pairs {
+		if p[0] == nil {
+			return nil, errors.New("store: decode groups: group without id")
+		}
+		out[i].ID = *p[0]
+		if p[1] != nil { // a NULL display_name reads as "", as in GroupsOf
+			out[i].DisplayName = *p[1]
+		}
+	}
+	return out, nil
+}
+
+// groupRefsFast decodes the compact form SQLite writes,
+// [["id","name"],["id",null]], with strings free of escapes, by slicing s:
+// encoding/json was a tenth of a 100-user page. Anything else reports
+// false and goes to groupRefsJSON (FuzzGroupRefs checks they agree).
+func groupRefsFast(s string) ([]GroupRef, bool) {
+	out := make([]GroupRef, 0, strings.Count(s, "],[")+1)
+	i := 1 // past '['
+	if len(s) < 2 || s[0] != '[' {
+		return nil, false
+	}
+	for {
+		if i >= len(s) || s[i] != '[' {
+			return nil, false
+		}
+		id, j, ok := plainString(s, i+1)
+		if !ok || j >= len(s) || s[j] != ',' {
+			return nil, false
+		}
+		var name string
+		if strings.HasPrefix(s[j+1:], "null") {
+			j += 5
+		} else if name, j, ok = plainString(s, j+1); !ok {
+			return nil, false
+		}
+		if j+1 >= len(s) || s[j] != ']' {
+			return nil, false
+		}
+		out = append(out, GroupRef{ID: id, DisplayName: name})
+		switch s[j+1] {
+		case ',':
+			i = j + 2
+		case ']':
+			return out, j+2 == len(s)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// plainString reads the JSON string at s[i] when it holds no escape and
+// no control character, returning it and the index after it.
+func plainString(s string, i int) (string, int, bool) {
+	if i >= len(s) || s[i] != '"' {
+		return "", 0, false
+	}
+	for j := i + 1; j < len(s); j++ {
+		switch c := s[j]; {
+		case c == '"':
+			str := s[i+1 : j]
+			return str, j + 1, utf8.ValidString(str)
+		case c == '\\' || c < 0x20:
+			return "", 0, false
+		}
+	}
+	return "", 0, false
 }
 
 func (c *cols) resource(kind Kind, doc []byte, decode bool) (*Resource, error) {
@@ -65,8 +179,19 @@ func (c *cols) resource(kind Kind, doc []byte, decode bool) (*Resource, error) {
 		LastModified: time.Unix(0, c.modified).UTC(),
 		Version:      c.version,
 	}
-	if kind == User && c.probed && !c.inGroup {
-		r.Groups = []GroupRef{}
+	if kind == User {
+		switch c.probe {
+		case probeExists:
+			if !c.inGroup {
+				r.Groups = []GroupRef{}
+			}
+		case probeGroups:
+			g, err := groupRefs(c.groups)
+			if err != nil {
+				return nil, err
+			}
+			r.Groups = g
+		}
 	}
 	if !decode {
 		return r, nil
@@ -96,7 +221,7 @@ func eachRow(kind Kind, rows *sql.Rows, text func([]byte) bool, decode bool, fn 
 	if err != nil {
 		return err
 	}
-	dest := c.dest(&doc, len(names) > 6)
+	dest := c.dest(&doc, probeOf(names))
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
@@ -120,7 +245,7 @@ func (s *SQLite) Get(ctx context.Context, kind Kind, id string, members bool) (*
 		return nil, err
 	}
 	if !members || kind != Group {
-		r, _, err := scanResource(kind, s.stmts.get.QueryRowContext(ctx, string(kind), id))
+		r, _, err := scan(kind, s.stmts.get.QueryRowContext(ctx, string(kind), id), probeGroups, true)
 		return r, err
 	}
 	// Document and members from one snapshot.
@@ -129,7 +254,7 @@ func (s *SQLite) Get(ctx context.Context, kind Kind, id string, members bool) (*
 		return nil, err
 	}
 	defer tx.Rollback()
-	r, rid, err := scanResource(kind, tx.StmtContext(ctx, s.stmts.get).QueryRowContext(ctx, string(kind), id))
+	r, rid, err := scan(kind, tx.StmtContext(ctx, s.stmts.get).QueryRowContext(ctx, string(kind), id), probeGroups, true)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +274,7 @@ func (s *SQLite) GetRaw(ctx context.Context, kind Kind, id string) (*Resource, e
 	if err := checkKind(kind); err != nil {
 		return nil, err
 	}
-	r, _, err := scan(kind, s.stmts.get.QueryRowContext(ctx, string(kind), id), false)
+	r, _, err := scan(kind, s.stmts.get.QueryRowContext(ctx, string(kind), id), probeGroups, false)
 	return r, err
 }
 
@@ -249,6 +374,25 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 		defer release()
 	}
 
+	if q.Lookup != nil && !withMembers && q.Order == nil {
+		// One statement reads one snapshot, so a lookup needs no
+		// transaction: BEGIN and ROLLBACK (parsed on every run by the
+		// driver) were a sixth of a userName eq filter's CPU.
+		attr, val, err := lookupArgs(kind, q.Lookup)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := s.stmts.lookup[pageKey{kind, attr}].QueryContext(ctx, val)
+		if err != nil {
+			return nil, err
+		}
+		page, err := listStreamed(kind, rows, q, w, !q.RawOnly || q.Match != nil)
+		if err != nil {
+			return nil, err
+		}
+		return &page.Page, nil
+	}
+
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err
@@ -313,7 +457,7 @@ func (s *SQLite) candidates(ctx context.Context, tx *sql.Tx, kind Kind, l *Looku
 	if err != nil {
 		return nil, err
 	}
-	return tx.StmtContext(ctx, s.stmts.lookup[attr]).QueryContext(ctx, string(kind), val)
+	return tx.StmtContext(ctx, s.stmts.lookup[pageKey{kind, attr}]).QueryContext(ctx, val)
 }
 
 // listStreamed matches candidates one at a time and keeps only the page.
@@ -376,7 +520,7 @@ func loadByRID(ctx context.Context, tx *sql.Tx, kind Kind, ks []keyed) (*collect
 		rids[i] = k.rid
 	}
 	arr, _ := json.Marshal(rids)
-	rows, err := tx.QueryContext(ctx, `SELECT `+resCols+` FROM resources
+	rows, err := tx.QueryContext(ctx, `SELECT `+readCols+` FROM resources
 		WHERE rid IN (SELECT value FROM json_each(?))`, string(arr))
 	if err != nil {
 		return nil, err
@@ -441,31 +585,48 @@ func lookupArgs(kind Kind, l *Lookup) (string, string, error) {
 	return "", "", fmt.Errorf("store: no index for %s attribute %q", kind, l.Attr)
 }
 
-// pageQuery selects one page in creation order, or ordered by an indexed
-// column. OFFSET skips entries of the covering (kind, column) index, not
-// table rows.
-func pageQuery(order *Order) (string, error) {
-	by := "rid"
-	if order != nil {
-		col, ok := lookupCols[order.Column]
-		if !ok || col == "id" || col == "external_id" {
-			return "", fmt.Errorf("store: cannot order by column %q", order.Column)
-		}
-		// The column is unique within the kind: no tie to break, and an
-		// ORDER BY the index can walk in either direction.
-		by = col
-		if order.Desc {
-			by = col + " DESC"
+// pageOrder is the ORDER BY of an unfiltered page: creation order, or an
+// indexed column.
+func pageOrder(order *Order) (string, error) {
+	if order == nil {
+		return "rid", nil
+	}
+	col, ok := lookupCols[order.Column]
+	if !ok || col == "id" || col == "external_id" {
+		return "", fmt.Errorf("store: cannot order by column %q", order.Column)
+	}
+	// The column is unique within the kind: no tie to break, and an
+	// ORDER BY the index can walk in either direction.
+	if order.Desc {
+		return col + " DESC", nil
+	}
+	return col, nil
+}
+
+// pageOrders are every ORDER BY pageOrder returns, to prepare them all.
+func pageOrders() []string {
+	by := []string{"rid"}
+	for _, col := range lookupCols {
+		if col != "id" && col != "external_id" {
+			by = append(by, col, col+" DESC")
 		}
 	}
-	return `SELECT ` + resCols + ` FROM resources WHERE rid IN
-	(SELECT rid FROM resources WHERE kind = ? ORDER BY ` + by + ` LIMIT ? OFFSET ?) ORDER BY ` + by, nil
+	return by
+}
+
+// pageQuery selects one page of kind ordered by by (pageOrder). OFFSET
+// skips entries of the covering (kind, column) index, not table rows. The
+// kind is written into the statement (one of two constants, checkKind;
+// see the lookup statements for why).
+func pageQuery(kind Kind, by string) string {
+	return `SELECT ` + readCols + ` FROM resources WHERE rid IN
+	(SELECT rid FROM resources WHERE kind = '` + string(kind) + `' ORDER BY ` + by + ` LIMIT ? OFFSET ?) ORDER BY ` + by
 }
 
 // listSQL pages in SQL: the cheap path for an unfiltered list, in creation
 // order or by an indexed column.
 func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, order *Order, withMembers, decode bool) (*Page, error) {
-	query, err := pageQuery(order)
+	by, err := pageOrder(order)
 	if err != nil {
 		return nil, err
 	}
@@ -478,7 +639,7 @@ func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, o
 	if w.count == 0 || w.start >= page.Total {
 		return &page.Page, nil
 	}
-	rows, err := tx.QueryContext(ctx, query, string(kind), w.count, w.start)
+	rows, err := tx.StmtContext(ctx, s.stmts.page[pageKey{kind, by}]).QueryContext(ctx, w.count, w.start)
 	if err != nil {
 		return nil, err
 	}

@@ -120,7 +120,12 @@ func OpenSQLite(path string, opts ...Option) (*SQLite, error) {
 	r.SetMaxOpenConns(o.readConns)
 	r.SetMaxIdleConns(o.readConns)
 	r.SetConnMaxLifetime(0)
-	r.SetConnMaxIdleTime(0)
+	// A read connection idle this long is closed, and its page cache,
+	// schema and prepared statements are freed: a tenant between Entra's
+	// sync cycles (40 minutes apart) holds none of them. Reopening one
+	// costs about a millisecond; database/sql prepares the statements
+	// again on first use.
+	r.SetConnMaxIdleTime(readIdleTime)
 
 	s := &SQLite{w: w, r: r, now: o.now, scans: make(chan struct{}, o.scanLimit), noEvents: o.noEvents,
 		jobs: make(chan *writeJob), quit: make(chan struct{}), loopDone: make(chan struct{})}
@@ -131,6 +136,12 @@ func OpenSQLite(path string, opts ...Option) (*SQLite, error) {
 	}
 	return s, nil
 }
+
+// Read pool memory (see dsn and OpenSQLite).
+const (
+	readCacheKiB = 256
+	readIdleTime = 30 * time.Second
+)
 
 // dsn builds the modernc.org/sqlite connection string. Pragmas in the DSN
 // run on every new connection, so pooled connections are all configured.
@@ -146,6 +157,13 @@ func dsn(path string, o options, readOnly bool) string {
 	// cache costs no measurable throughput (docs/benchmarks.md).
 	q.Add("_pragma", "mmap_size(0)")
 	if readOnly {
+		// A small page cache per read connection: reads are index lookups
+		// spread over the whole file, which no cache of a few MB holds, so
+		// they read through the OS page cache (pread) either way. SQLite's
+		// default (2 MB each) was 8 of the 30 MB of anonymous memory a
+		// tenant server with 100k users kept; at 256 KiB the CPU per
+		// lookup did not move (docs/benchmarks.md, issue #13).
+		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", readCacheKiB))
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		// Take the write lock at BEGIN so a transaction never fails

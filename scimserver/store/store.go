@@ -55,10 +55,10 @@ type Resource struct {
 	// Nil when unknown; never modified by its holders.
 	Raw []byte
 	// Groups, when not nil, are the user's groups as GroupsOf would
-	// answer, known to the read or write that returned the user: reads
-	// probe membership in the same query and set [] for a user in no
-	// group; Update loads them in its transaction. Nil means unknown
-	// (ask GroupsOf).
+	// answer, known to the read or write that returned the user (SQLite:
+	// reads select them in the same statement, [] for a user in no group;
+	// Update loads them in its transaction). Nil means unknown (ask
+	// GroupsOf).
 	Groups []GroupRef
 }
 
