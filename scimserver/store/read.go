@@ -313,7 +313,10 @@ func (s *SQLite) candidates(ctx context.Context, tx *sql.Tx, kind Kind, l *Looku
 	if err != nil {
 		return nil, err
 	}
-	return tx.StmtContext(ctx, s.stmts.lookup[attr]).QueryContext(ctx, string(kind), val)
+	if st := s.stmts.lookup[kind][attr]; st != nil {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, val)
+	}
+	return tx.QueryContext(ctx, lookupSQL(kind, attr), val)
 }
 
 // listStreamed matches candidates one at a time and keeps only the page.
@@ -444,8 +447,8 @@ func lookupArgs(kind Kind, l *Lookup) (string, string, error) {
 // pageQuery selects one page in creation order, or ordered by an indexed
 // column. OFFSET skips entries of the covering (kind, column) index, not
 // table rows.
-func pageQuery(order *Order) (string, error) {
-	by := "rid"
+func pageQuery(kind Kind, order *Order) (string, error) {
+	by, from := "rid", "resources"
 	if order != nil {
 		col, ok := lookupCols[order.Column]
 		if !ok || col == "id" || col == "external_id" {
@@ -457,15 +460,27 @@ func pageQuery(order *Order) (string, error) {
 		if order.Desc {
 			by = col + " DESC"
 		}
+		// The name indexes are partial, one kind each (migration 5), and
+		// without statistics SQLite prefers the (kind) index and a sort
+		// of the whole kind: name the index that is already in order.
+		if ix, ok := nameIndex[kind][col]; ok {
+			from = "resources INDEXED BY " + ix
+		}
 	}
 	return `SELECT ` + resCols + ` FROM resources WHERE rid IN
-	(SELECT rid FROM resources WHERE kind = ? ORDER BY ` + by + ` LIMIT ? OFFSET ?) ORDER BY ` + by, nil
+	(SELECT rid FROM ` + from + ` WHERE kind = ` + kindLiteral(kind) + ` ORDER BY ` + by + ` LIMIT ? OFFSET ?) ORDER BY ` + by, nil
+}
+
+// nameIndex is the unique, partial index of a kind's name column.
+var nameIndex = map[Kind]map[string]string{
+	User:  {"user_name_folded": "resources_user_name"},
+	Group: {"display_name_folded": "resources_group_name"},
 }
 
 // listSQL pages in SQL: the cheap path for an unfiltered list, in creation
 // order or by an indexed column.
 func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, order *Order, withMembers, decode bool) (*Page, error) {
-	query, err := pageQuery(order)
+	query, err := pageQuery(kind, order)
 	if err != nil {
 		return nil, err
 	}
@@ -478,7 +493,7 @@ func (s *SQLite) listSQL(ctx context.Context, tx *sql.Tx, kind Kind, w window, o
 	if w.count == 0 || w.start >= page.Total {
 		return &page.Page, nil
 	}
-	rows, err := tx.QueryContext(ctx, query, string(kind), w.count, w.start)
+	rows, err := tx.QueryContext(ctx, query, w.count, w.start)
 	if err != nil {
 		return nil, err
 	}

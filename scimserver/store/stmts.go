@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Column list shared by every query that builds a Resource (see
@@ -32,7 +33,7 @@ type stmts struct {
 	readEvents, eventHead, eventRange, eventTime, pruneEvents    *sql.Stmt
 	// readers
 	get, members, groupsOf *sql.Stmt
-	lookup                 map[string]*sql.Stmt // by Lookup.Attr
+	lookup                 map[Kind]map[string]*sql.Stmt // by kind, then Lookup.Attr
 	all                    []*sql.Stmt
 }
 
@@ -98,9 +99,12 @@ func (s *stmts) prepare(ctx context.Context, w, r *sql.DB, events bool) error {
 		// only a prefix, whatever the clock did between writes.
 		s.pruneEvents = p(w, `DELETE FROM events WHERE seq <= ? AND seq < (SELECT min(seq) FROM events) + ?`)
 	}
-	s.lookup = map[string]*sql.Stmt{}
-	for attr, col := range lookupCols {
-		s.lookup[attr] = p(r, `SELECT `+resCols+` FROM resources WHERE kind = ? AND `+col+` = ? ORDER BY rid`)
+	s.lookup = map[Kind]map[string]*sql.Stmt{}
+	for _, kind := range []Kind{User, Group} {
+		s.lookup[kind] = map[string]*sql.Stmt{}
+		for attr := range lookupCols {
+			s.lookup[kind][attr] = p(r, lookupSQL(kind, attr))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -118,6 +122,19 @@ var lookupCols = map[string]string{
 	"userName":    "user_name_folded",
 	"externalId":  "external_id",
 	"displayName": "display_name_folded",
+}
+
+// lookupSQL selects the resources of kind whose attr column equals the
+// parameter. The kind is a literal, not a parameter: the name indexes are
+// partial (migration 5), and SQLite uses a partial index only when the
+// statement's text implies its WHERE clause.
+func lookupSQL(kind Kind, attr string) string {
+	return `SELECT ` + resCols + ` FROM resources WHERE kind = ` + kindLiteral(kind) + ` AND ` + lookupCols[attr] + ` = ? ORDER BY rid`
+}
+
+// kindLiteral is kind as an SQL string literal.
+func kindLiteral(kind Kind) string {
+	return `'` + strings.ReplaceAll(string(kind), `'`, `''`) + `'`
 }
 
 // memberQuery selects group_rid, member id and display for the groups
