@@ -241,7 +241,7 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	// Without a filter, creation order and the indexed columns page in SQL;
 	// anything else without a Lookup reads every resource of kind.
 	inSQL := q.Lookup == nil && q.Match == nil && q.Text == nil && (q.Order == nil || q.Order.Column != "")
-	if q.Lookup == nil && !inSQL {
+	if (q.Lookup == nil || !lookupIndexed(kind, q.Lookup)) && !inSQL {
 		release, err := s.acquireScan(ctx)
 		if err != nil {
 			return nil, err
@@ -281,6 +281,14 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 		}
 	}
 	return &page.Page, nil
+}
+
+// lookupIndexed says whether an index answers l for kind. Since
+// migration 5 a user's displayName has none: that lookup reads every user
+// (no document is decoded), so it takes a scan slot like any unindexed
+// filter.
+func lookupIndexed(kind Kind, l *Lookup) bool {
+	return !(kind == User && strings.EqualFold(l.Attr, "displayName"))
 }
 
 // acquireScan waits for a full-scan slot (see SQLite.scans).
