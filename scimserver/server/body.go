@@ -28,7 +28,7 @@ func readBody(r *http.Request) ([]byte, error) {
 			return nil, scimerr.New(http.StatusUnsupportedMediaType, "", "unsupported charset %q; send UTF-8", cs)
 		}
 	}
-	raw, err := io.ReadAll(r.Body)
+	raw, err := readAll(r.Body, r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -45,6 +45,36 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, err
 	}
 	return raw, nil
+}
+
+// presizeLimit bounds the buffer a declared Content-Length reserves before
+// any byte arrives: a client must not make the server allocate a large
+// buffer by declaring a length it never sends.
+const presizeLimit = 64 << 10
+
+// readAll is io.ReadAll with its buffer sized from the declared length: a
+// write's body arrives in one allocation of its size, not a doubling
+// series of copies from 512 bytes. The byte past the declared length is
+// room for the read that sees EOF; a body longer than declared (not from
+// net/http, which enforces Content-Length) grows as io.ReadAll does.
+func readAll(body io.Reader, declared int64) ([]byte, error) {
+	if declared <= 0 || declared > presizeLimit {
+		return io.ReadAll(body)
+	}
+	b := make([]byte, 0, declared+1)
+	for {
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // checkText refuses a body that encoding/json would silently alter: invalid

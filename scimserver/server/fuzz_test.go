@@ -43,6 +43,7 @@ func FuzzHandler(f *testing.F) {
 		{0, "Users", `filter=userName eq "fuzz1@contoso.com"`, ""},
 		{0, "Users", `filter=emails[type eq "work"].value eq "f@x"&attributes=emails.value,name`, ""},
 		{0, "Groups", "excludedAttributes=members&filter=displayName+eq+%22FuzzGroup%22", ""},
+		{0, "Users", `filter=displayName eq "Fuzz" and userName pr&sortBy=displayName`, ""}, // no index in SQLite: a scan
 		{0, "Users", "sortBy=meta.lastModified&sortOrder=descending&startIndex=2&count=1", ""},
 		{0, "Users/" + u1, "attributes=urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", ""},
 		{1, "Users", "", `{"userName":"new@x","active":"False","name":{"givenName":"A"},"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"manager":"` + u2 + `"}}`},

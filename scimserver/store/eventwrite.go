@@ -70,21 +70,28 @@ func newSnapshot(doc []byte, created, modified, version int64) snapshot {
 	return b
 }
 
-// with completes the snapshot with an event's changes or member.
+// with completes the snapshot with an event's changes or member. The
+// snapshot is shared by a write's events, so each event gets its own copy,
+// allocated once at its final size.
 func (p snapshot) with(changes []eventlog.Change, member *eventlog.Member) ([]byte, error) {
-	b := slices.Clip([]byte(p))
+	var c, m []byte
+	var err error
 	if len(changes) > 0 {
-		c, err := json.Marshal(changes)
-		if err != nil {
+		if c, err = json.Marshal(changes); err != nil {
 			return nil, err
 		}
-		b = append(append(b, `,"changes":`...), c...)
 	}
 	if member != nil {
-		m, err := json.Marshal(member)
-		if err != nil {
+		if m, err = json.Marshal(member); err != nil {
 			return nil, err
 		}
+	}
+	b := make([]byte, 0, len(p)+len(`,"changes":`)+len(c)+len(`,"member":`)+len(m)+1)
+	b = append(b, p...)
+	if c != nil {
+		b = append(append(b, `,"changes":`...), c...)
+	}
+	if m != nil {
 		b = append(append(b, `,"member":`...), m...)
 	}
 	return append(b, '}'), nil

@@ -70,3 +70,45 @@ func TestScanLimit(t *testing.T) {
 		t.Errorf("scan after the slot was released: %v", err)
 	}
 }
+
+// A lookup no index answers reads every resource of its kind, so it runs
+// in a scan slot; indexed lookups never take one. Match runs while the
+// List holds whatever it holds, so it sees the slot taken or free.
+func TestUnindexedLookupTakesScanSlot(t *testing.T) {
+	s, _ := openTest(t, WithScanLimit(1))
+	ctx := context.Background()
+	u := userRes("u1", "alice")
+	u.Doc["displayName"] = "Alice"
+	u.Doc["externalId"] = "a1"
+	mustCreate(t, s, u, groupRes("g", "Staff", "u1"))
+	for _, tc := range []struct {
+		kind      Kind
+		attr, val string
+		slot      bool
+	}{
+		{User, "displayName", "ALICE", true}, // no index since migration 5
+		{User, "userName", "Alice", false},
+		{User, "externalId", "a1", false},
+		{User, "id", "u1", false},
+		{Group, "displayName", "staff", false},
+	} {
+		var taken []int
+		q := Query{Lookup: &Lookup{tc.attr, tc.val}, Count: 10, Match: func(*Resource) bool {
+			taken = append(taken, len(s.scans))
+			return true
+		}}
+		p, err := s.List(ctx, tc.kind, q)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.kind, tc.attr, err)
+		}
+		if p.Total != 1 || len(taken) != 1 {
+			t.Fatalf("%s %s eq %q: total %d, matched %d", tc.kind, tc.attr, tc.val, p.Total, len(taken))
+		}
+		if got := taken[0] == 1; got != tc.slot {
+			t.Errorf("%s %s lookup ran in a scan slot: %v, want %v", tc.kind, tc.attr, got, tc.slot)
+		}
+	}
+	if len(s.scans) != 0 {
+		t.Errorf("%d scan slots still held", len(s.scans))
+	}
+}

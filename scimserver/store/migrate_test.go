@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
 
 func userVersion(t *testing.T, s *SQLite) int {
@@ -160,5 +163,102 @@ func TestMigrationCountsFromExistingRows(t *testing.T) {
 		if p, err := s.List(context.Background(), k, Query{}); err != nil || p.Total != want {
 			t.Errorf("%s total %v %v, want %d", k, p, err, want)
 		}
+	}
+}
+
+// A database at schema 4, with data, migrates to the partial name indexes
+// of migration 5: the old entries' lookups, uniqueness (case-insensitive
+// userName among users, displayName among groups) and sorted pages answer
+// as before, and the dropped index is gone.
+func TestMigrationPartialNameIndexes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "scim.db")
+	saved := migrations
+	t.Cleanup(func() { migrations = saved })
+	migrations = saved[:4]
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := func(r *Resource, displayName string) *Resource {
+		r.Doc["displayName"] = displayName
+		return r
+	}
+	mustCreate(t, s,
+		named(userRes("u1", "Alice@Contoso.com"), "Same Name"),
+		named(userRes("u2", "bob@contoso.com"), "Same Name"),
+		groupRes("g2", "Zeta", "u1"), groupRes("g1", "alpha", "u2"),
+		// A group and a user may share a displayName.
+		groupRes("g3", "same name"))
+	s.Close()
+
+	migrations = saved
+	s, err = OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v := userVersion(t, s); v != len(migrations) {
+		t.Fatalf("user_version %d, want %d", v, len(migrations))
+	}
+	var n int
+	if err := s.r.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'resources_display_name'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("resources_display_name still there: %d %v", n, err)
+	}
+
+	lookup := func(kind Kind, attr, value string) []string {
+		t.Helper()
+		p, err := s.List(ctx, kind, Query{Lookup: &Lookup{Attr: attr, Value: value}, Count: 10})
+		if err != nil {
+			t.Fatalf("%s %s eq %q: %v", kind, attr, value, err)
+		}
+		var ids []string
+		for _, r := range p.Resources {
+			ids = append(ids, r.ID)
+		}
+		return ids
+	}
+	for _, tc := range []struct {
+		kind        Kind
+		attr, value string
+		want        string
+	}{
+		{User, "userName", "alice@contoso.COM", "u1"},
+		{User, "displayName", "same NAME", "u1 u2"},
+		{Group, "displayName", "SAME name", "g3"},
+		{Group, "displayName", "ALPHA", "g1"},
+		{Group, "userName", "alice@contoso.com", ""},
+		{User, "displayName", "zeta", ""},
+	} {
+		if got := strings.Join(lookup(tc.kind, tc.attr, tc.value), " "); got != tc.want {
+			t.Errorf("%s %s eq %q = %q, want %q", tc.kind, tc.attr, tc.value, got, tc.want)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		r    *Resource
+	}{
+		{"userName of a migrated user, other case", userRes("u3", "ALICE@contoso.com")},
+		{"displayName of a migrated group, other case", groupRes("g4", "ZETA")},
+	} {
+		err := s.Create(ctx, tc.r)
+		if e, ok := scimerr.As(err); !ok || e.Status != http.StatusConflict {
+			t.Errorf("%s: %v, want 409", tc.name, err)
+		}
+	}
+	// Not unique: a user's displayName, and a group's name equal to a user's userName.
+	mustCreate(t, s, named(userRes("u4", "carol@contoso.com"), "same name"), groupRes("g5", "bob@contoso.com"))
+
+	p, err := s.List(ctx, Group, Query{Order: &Order{Column: "displayName", Desc: true}, Count: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range p.Resources {
+		ids = append(ids, r.ID)
+	}
+	if got := strings.Join(ids, " "); got != "g2 g3 g5 g1" || p.Total != 4 {
+		t.Errorf("groups by displayName descending %q (total %d), want g2 g3 g5 g1 of 4", got, p.Total)
 	}
 }

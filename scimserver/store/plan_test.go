@@ -30,20 +30,20 @@ func queryPlan(t *testing.T, s *SQLite, q string, args ...any) string {
 func TestQueriesUseIndexes(t *testing.T) {
 	s, _ := openTest(t)
 	mustCreate(t, s, userRes("u1", "a"), groupRes("g", "G", "u1"))
-	sel := `SELECT ` + readCols + ` FROM resources WHERE kind = ? AND `
 	tests := []struct {
 		name, query string
 		args        []any
 		want        []string // substrings every one of which must appear
 	}{
-		{"id", sel + lookupCols["id"] + ` = ? ORDER BY rid`, []any{"User", "u1"}, []string{"SEARCH resources USING INDEX resources_id (kind=? AND id=?)",
+		{"id", lookupQuery(User, lookupCols["id"]), []any{"u1"}, []string{"SEARCH resources USING INDEX resources_id (kind=? AND id=?)",
 			"SEARCH m USING COVERING INDEX members_member (member_rid=?)", "SEARCH g USING INTEGER PRIMARY KEY (rowid=?)"}},
-		{"userName", lookupQuery(User, lookupCols["userName"]), []any{"a"}, []string{"SEARCH resources USING INDEX resources_user_name (kind=? AND user_name_folded=?)"}},
+		{"userName", lookupQuery(User, lookupCols["userName"]), []any{"a"}, []string{"SEARCH resources USING INDEX resources_user_name (user_name_folded=?)"}},
 		{"externalId", lookupQuery(User, lookupCols["externalId"]), []any{"x"}, []string{"SEARCH resources USING INDEX resources_external_id (kind=? AND external_id=?)"}},
-		{"displayName", lookupQuery(Group, lookupCols["displayName"]), []any{"g"}, []string{"SEARCH resources USING INDEX resources_display_name (kind=? AND display_name_folded=?)"}},
+		{"group externalId", lookupQuery(Group, lookupCols["externalId"]), []any{"x"}, []string{"SEARCH resources USING INDEX resources_external_id (kind=? AND external_id=?)"}},
+		{"displayName", lookupQuery(Group, lookupCols["displayName"]), []any{"g"}, []string{"SEARCH resources USING INDEX resources_group_name (display_name_folded=?)"}},
 		{"list page", mustPageQuery(t, User, nil), []any{10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_kind (kind=?)", "SEARCH resources USING INTEGER PRIMARY KEY (rowid=?)"}},
-		{"list page by userName", mustPageQuery(t, User, &Order{Column: "userName", Desc: true}), []any{10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_user_name (kind=?)"}},
-		{"list page by displayName", mustPageQuery(t, Group, &Order{Column: "displayName"}), []any{10, 0}, []string{"SEARCH resources USING COVERING INDEX resources_display_name (kind=?)"}},
+		{"list page by userName", mustPageQuery(t, User, &Order{Column: "userName", Desc: true}), []any{10, 0}, []string{"SCAN resources USING COVERING INDEX resources_user_name", "SEARCH resources USING INTEGER PRIMARY KEY (rowid=?)"}},
+		{"list page by displayName", mustPageQuery(t, Group, &Order{Column: "displayName"}), []any{10, 0}, []string{"SCAN resources USING COVERING INDEX resources_group_name", "SEARCH resources USING INTEGER PRIMARY KEY (rowid=?)"}},
 		{"list total", `SELECT n FROM counts WHERE kind = ?`, []any{"User"}, []string{"SEARCH counts USING PRIMARY KEY (kind=?)"}},
 		{"members of group", memberQuery(`m.group_rid = ?`), []any{1}, []string{"SEARCH m USING PRIMARY KEY (group_rid=?)", "SEARCH r USING INTEGER PRIMARY KEY (rowid=?)"}},
 		{"add member", `SELECT ?, rid FROM resources WHERE kind = 'User' AND id = ?`, []any{1, "u1"}, []string{"SEARCH resources USING COVERING INDEX resources_id (kind=? AND id=?)"}},
@@ -58,7 +58,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 	// and one page whose rids the index walk already chose in order (the
 	// inner query is checked first).
 	sortsResult := map[string]bool{"groups of users": true, "list page by userName": true, "list page by displayName": true}
-	if plan := queryPlan(t, s, `SELECT rid FROM resources WHERE kind = ? ORDER BY user_name_folded DESC LIMIT ? OFFSET ?`, "User", 10, 0); plan != "SEARCH resources USING COVERING INDEX resources_user_name (kind=?)" {
+	if plan := queryPlan(t, s, `SELECT rid FROM resources INDEXED BY resources_user_name WHERE kind = 'User' ORDER BY user_name_folded DESC LIMIT ? OFFSET ?`, 10, 0); plan != "SCAN resources USING COVERING INDEX resources_user_name" {
 		t.Errorf("sorted page selection:\n%s", plan)
 	}
 	for _, tc := range tests {
@@ -69,11 +69,28 @@ func TestQueriesUseIndexes(t *testing.T) {
 					t.Errorf("plan lacks %q:\n%s", w, plan)
 				}
 			}
-			if strings.Contains(plan, "SCAN resources") || strings.Contains(plan, "SCAN m ") || strings.Contains(plan, "TEMP B-TREE FOR ORDER BY") && !sortsResult[tc.name] {
+			if scansTable(plan) || strings.Contains(plan, "TEMP B-TREE FOR ORDER BY") && !sortsResult[tc.name] {
 				t.Errorf("plan scans or sorts:\n%s", plan)
 			}
 		})
 	}
+}
+
+// scansTable says whether plan walks a whole table or a whole index of
+// it. A walk of a partial name index is not a scan: it holds one kind's
+// entries, exactly what the (kind, name) index's kind=? range held before
+// migration 5.
+func scansTable(plan string) bool {
+	for _, line := range strings.Split(plan, "\n") {
+		switch line {
+		case "SCAN resources USING COVERING INDEX resources_user_name", "SCAN resources USING COVERING INDEX resources_group_name":
+			continue
+		}
+		if strings.HasPrefix(line, "SCAN resources") || strings.HasPrefix(line, "SCAN m ") || line == "SCAN m" {
+			return true
+		}
+	}
+	return false
 }
 
 func mustPageQuery(t *testing.T, kind Kind, o *Order) string {

@@ -366,7 +366,7 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 	// Without a filter, creation order and the indexed columns page in SQL;
 	// anything else without a Lookup reads every resource of kind.
 	inSQL := q.Lookup == nil && q.Match == nil && q.Text == nil && (q.Order == nil || q.Order.Column != "")
-	if q.Lookup == nil && !inSQL {
+	if (q.Lookup == nil || !lookupIndexed(kind, q.Lookup)) && !inSQL {
 		release, err := s.acquireScan(ctx)
 		if err != nil {
 			return nil, err
@@ -425,6 +425,14 @@ func (s *SQLite) List(ctx context.Context, kind Kind, q Query) (*Page, error) {
 		}
 	}
 	return &page.Page, nil
+}
+
+// lookupIndexed says whether an index answers l for kind. Since
+// migration 5 a user's displayName has none: that lookup reads every user
+// (no document is decoded), so it takes a scan slot like any unindexed
+// filter.
+func lookupIndexed(kind Kind, l *Lookup) bool {
+	return !(kind == User && strings.EqualFold(l.Attr, "displayName"))
 }
 
 // acquireScan waits for a full-scan slot (see SQLite.scans).
@@ -619,8 +627,21 @@ func pageOrders() []string {
 // kind is written into the statement (one of two constants, checkKind;
 // see the lookup statements for why).
 func pageQuery(kind Kind, by string) string {
+	from := "resources"
+	// The name indexes are partial, one kind each (migration 5), and
+	// without statistics SQLite prefers the (kind) index and a sort of
+	// the whole kind: name the index that is already in order.
+	if ix, ok := nameIndex[kind][strings.TrimSuffix(by, " DESC")]; ok {
+		from = "resources INDEXED BY " + ix
+	}
 	return `SELECT ` + readCols + ` FROM resources WHERE rid IN
-	(SELECT rid FROM resources WHERE kind = '` + string(kind) + `' ORDER BY ` + by + ` LIMIT ? OFFSET ?) ORDER BY ` + by
+	(SELECT rid FROM ` + from + ` WHERE kind = ` + kindLiteral(kind) + ` ORDER BY ` + by + ` LIMIT ? OFFSET ?) ORDER BY ` + by
+}
+
+// nameIndex is the unique, partial index of a kind's name column.
+var nameIndex = map[Kind]map[string]string{
+	User:  {"user_name_folded": "resources_user_name"},
+	Group: {"display_name_folded": "resources_group_name"},
 }
 
 // listSQL pages in SQL: the cheap path for an unfiltered list, in creation

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Column list of Update's read of the current resource (see
@@ -145,9 +146,12 @@ type pageKey struct {
 }
 
 // lookupQuery selects the resources of kind whose col equals the one
-// parameter (kind is a constant: see the lookup statements).
+// parameter. The kind is a literal, not a parameter: the name indexes are
+// partial (migration 5), SQLite uses a partial index only when the
+// statement's text implies its WHERE clause, and a bound kind made it
+// prepare the statement again on every run (see the lookup statements).
 func lookupQuery(kind Kind, col string) string {
-	return `SELECT ` + readCols + ` FROM resources WHERE kind = '` + string(kind) + `' AND ` + col + ` = ? ORDER BY rid`
+	return `SELECT ` + readCols + ` FROM resources WHERE kind = ` + kindLiteral(kind) + ` AND ` + col + ` = ? ORDER BY rid`
 }
 
 // lookupCols maps a Lookup.Attr to its indexed column. userName and
@@ -157,6 +161,11 @@ var lookupCols = map[string]string{
 	"userName":    "user_name_folded",
 	"externalId":  "external_id",
 	"displayName": "display_name_folded",
+}
+
+// kindLiteral is kind as an SQL string literal.
+func kindLiteral(kind Kind) string {
+	return `'` + strings.ReplaceAll(string(kind), `'`, `''`) + `'`
 }
 
 // memberQuery selects group_rid, member id and display for the groups
