@@ -19,6 +19,7 @@
 //	go run ./cmd/scimload --spawn --mode sync,lookup,create
 //	go run ./cmd/scimload --url http://127.0.0.1:8080/scim/v2 --token ... --mode lookup
 //	go run ./cmd/scimload --spawn --baseline --concurrency 16   # CPU per request against a canned-response server
+//	go run ./cmd/scimload --spawn --baseline --peer --users 2000 # ... and against the in-memory peer (hack/scimpeer)
 //
 // It only talks to loopback addresses and stops by itself (--timeout).
 package main
@@ -57,6 +58,7 @@ type options struct {
 	baseline             bool
 	baselineRequests     int
 	baselineRounds       int
+	peer                 bool
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -86,6 +88,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.baseline, "baseline", false, "with --spawn: instead of --mode, measure CPU per request of six request kinds against the server and against a canned-response server (token SHA-256 check, recorded response of the same size)")
 	fs.IntVar(&o.baselineRequests, "baseline-requests", 5000, "with --baseline: requests per phase, server and round")
 	fs.IntVar(&o.baselineRounds, "baseline-rounds", 3, "with --baseline: rounds (the median is reported)")
+	fs.BoolVar(&o.peer, "peer", false, "with --baseline: also build hack/scimpeer (the in-memory elimity-com/scim peer of issue #13), fill it with the same users and group and measure it in the same phases")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -111,6 +114,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.baseline && (!o.spawn || o.baselineRequests < 1 || o.baselineRounds < 1) {
 		return nil, errors.New("--baseline needs --spawn, a positive --baseline-requests and --baseline-rounds")
+	}
+	if o.peer && !o.baseline {
+		return nil, errors.New("--peer needs --baseline")
 	}
 	if o.spawn == (o.url != "") {
 		return nil, errors.New("pass exactly one of --spawn and --url")
