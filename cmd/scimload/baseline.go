@@ -345,33 +345,42 @@ func newTarget(label string, l *loader, pid int, f *baselineFixture) *target {
 	return &target{label: label, l: l, pid: pid, f: f, costs: map[string][]phaseCost{}, first: map[string]*canned{}}
 }
 
-// phaseCPUBudget ends a phase early, after whole chunks of requests, once
-// the server has spent this much CPU on it: the peer's filter scans every
-// user (about 0.15 s a request at 100,000 users), and 5,000 of those would
-// take the shared machine for half an hour. 15 s of CPU is 1,500 ticks,
-// far more than the measurement needs.
+// phaseCPUBudget ends a phase early once the server has spent about this
+// much CPU on it: the peer's filter scans every user (0.1–0.2 s a request
+// at 100,000 users), and 5,000 of those would take the shared machine for
+// half an hour. 15 s of CPU is 1,500 ticks, far more than the measurement
+// needs.
 const phaseCPUBudget = 15 * ticksPerSecond
 
-// measure runs up to n requests of phase against t, in chunks, stopping
-// early once the phase has used phaseCPUBudget; it adds their cost to
-// t.costs and keeps the first response in t.first (the canned server
-// replays ours).
+// measure runs up to n requests of phase against t, stopping early once
+// the phase has used phaseCPUBudget; it adds their cost to t.costs and
+// keeps the first response in t.first (the canned server replays ours).
+// The requests go in chunks: a small first one, then each sized from the
+// CPU per request so far to what is left of the budget, so an expensive
+// phase overshoots it by little.
 func (t *target) measure(ctx context.Context, phase string, n int) error {
 	before, err := cpuTicks(t.pid)
 	if err != nil {
 		return err
 	}
-	chunk := max(n/10, 100)
+	conc := t.l.o.concurrency
 	t0 := time.Now()
 	after, done := before, 0
-	for done < n && after-before < phaseCPUBudget {
-		k := min(chunk, n-done)
+	for k := min(n, 2*conc); done < n; k = min(k, n-done) {
 		if err := t.send(ctx, phase, done, k); err != nil {
 			return fmt.Errorf("%s%s: %w", t.label, phase, err)
 		}
 		done += k
 		if after, err = cpuTicks(t.pid); err != nil {
 			return err
+		}
+		used := after - before
+		if used >= phaseCPUBudget {
+			break
+		}
+		k = 2 * done // nothing measurable yet
+		if used > 0 {
+			k = max(conc, int((phaseCPUBudget-used)*int64(done)/used))
 		}
 	}
 	t.costs[phase] = append(t.costs[phase], phaseCost{requests: done, wall: time.Since(t0), load: loadavg(),
