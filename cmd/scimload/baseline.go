@@ -563,6 +563,10 @@ func (l *loader) baseline(ctx context.Context, srv *spawned) error {
 			len(ours.first[p].Body), len(peer.first[p].Body), µs(o), µs(c), µs(pc), ratio(o, c), ratio(o, pc),
 			perSec(o), perSec(c), perSec(pc), ours.byRound(p, f.perRound[p]), peer.byRound(p, f.perRound[p]), o.load)
 	}
+	// What holding everything in memory costs, beside ours below.
+	if m, err := readMem(peer.pid); err == nil {
+		fmt.Printf("\npeer pid %d memory: peak RSS (VmHWM) %s, at the end VmRSS %s (anon %s)\n", peer.pid, mb(m.HWM), mb(m.RSS), mb(m.Anon))
+	}
 	return nil
 }
 
