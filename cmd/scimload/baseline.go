@@ -346,9 +346,9 @@ func newTarget(label string, l *loader, pid int, f *baselineFixture) *target {
 }
 
 // phaseCPUBudget ends a phase early once the server has spent about this
-// much CPU on it: the peer's filter scans every user (0.1–0.2 s a request
-// at 100,000 users), and 5,000 of those would take the shared machine for
-// half an hour. 15 s of CPU is 1,500 ticks, far more than the measurement
+// much CPU on it: the peer's filter scans every user (about 0.3 s a request
+// at 100,000 users), and 5,000 of those would be 25 minutes of CPU on a
+// shared machine. 15 s of CPU is 1,500 ticks, far more than the measurement
 // needs.
 const phaseCPUBudget = 15 * ticksPerSecond
 
