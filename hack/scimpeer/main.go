@@ -15,6 +15,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -36,11 +37,9 @@ func main() {
 }
 
 func run(addr, hash string) error {
-	var sum [32]byte
-	if raw, err := hex.DecodeString(hash); err != nil || len(raw) != len(sum) {
+	raw, err := hex.DecodeString(hash)
+	if err != nil || len(raw) != sha256.Size {
 		return errors.New("--token-sha256: want 64 hex digits")
-	} else {
-		copy(sum[:], raw)
 	}
 	// A peer with no durability and no rate limit has no business on a
 	// routable address.
@@ -48,7 +47,7 @@ func run(addr, hash string) error {
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 		return fmt.Errorf("--listen-address %q: only loopback addresses are allowed", addr)
 	}
-	h, err := newHandler(sum)
+	h, err := newHandler([sha256.Size]byte(raw))
 	if err != nil {
 		return err
 	}
