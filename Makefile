@@ -67,7 +67,7 @@ verify: controller-gen ## Fail when code is unformatted or generated files are s
 	hack/verify-no-large-files.sh
 
 .PHONY: test
-test: verify vet envtest ## Run every test (unit, envtest, end to end) against a real control plane.
+test: verify vet envtest peer-test ## Run every test (unit, envtest, end to end) against a real control plane.
 	KUBEBUILDER_ASSETS="$$(hack/envtest/build.sh)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: envtest
@@ -77,6 +77,18 @@ envtest: ## Build the envtest control plane (kube-apiserver, etcd) from source i
 .PHONY: bench
 bench: ## Run the benchmarks (numbers go into docs/benchmarks.md).
 	go test -run '^$$' -bench . -benchmem ./scimserver/...
+
+# hack/scimpeer is a module of its own (the operator's go.mod never carries
+# its library), so go vet ./... and go test ./... of the root do not reach it.
+.PHONY: peer-test
+peer-test: ## Vet and test hack/scimpeer, the in-memory peer of issue #13 (a few seconds).
+	cd hack/scimpeer && go vet ./... && go test ./...
+
+PEER_USERS ?= 2000
+.PHONY: compare-peer
+compare-peer: ## CPU per request of the six baseline request kinds: ours, a canned server and the in-memory peer (PEER_USERS=2000, or 100000; numbers go into docs/benchmarks.md).
+	uptime
+	go run ./cmd/scimload --spawn --baseline --peer --concurrency 16 --users $(PEER_USERS)
 
 ##@ Build
 

@@ -5,6 +5,10 @@ package main
 // writes a canned response of the size the real server sent. CPU per
 // request comes from /proc/<pid>/stat (utime+stime of the server process),
 // which moves far less with the neighbours' load than req/s does.
+//
+// --peer adds a third server: hack/scimpeer, the in-memory SCIM library
+// issue #13 compares us with (no durability), filled with the same users
+// and group and measured in the same phases.
 
 import (
 	"bytes"
@@ -12,6 +16,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +27,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,12 +128,10 @@ func serveCanned(file string) error {
 
 // startCanned re-executes this binary as the canned server on a free port.
 func startCanned(ctx context.Context, dir, token string, resp map[string]*canned) (*spawned, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	spec := cannedSpec{Addr: addr, TokenHash: sha256.Sum256([]byte(token)), Responses: resp}
 	raw, _ := json.Marshal(spec)
 	file := dir + "/canned.json"
@@ -138,9 +142,47 @@ func startCanned(ctx context.Context, dir, token string, resp map[string]*canned
 	if err != nil {
 		return nil, err
 	}
-	s := &spawned{dir: dir, done: make(chan struct{}), url: "http://" + addr + "/scim/v2", tok: token}
-	s.cmd = exec.Command(self)
-	s.cmd.Env = append(os.Environ(), cannedEnv+"="+file)
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), cannedEnv+"="+file)
+	return startChild(ctx, "canned server", cmd, dir, addr, token)
+}
+
+// startPeer builds hack/scimpeer (a module of its own, so the product's
+// go.mod never carries the peer's library) and starts it on a free port.
+func startPeer(ctx context.Context, dir, token string) (*spawned, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(dir, "scimpeer")
+	build := exec.CommandContext(ctx, "go", "build", "-C", filepath.Join(root, "hack", "scimpeer"), "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build -C hack/scimpeer: %v\n%s", err, out)
+	}
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(token))
+	cmd := exec.Command(bin, "--listen-address", addr, "--token-sha256", hex.EncodeToString(sum[:]))
+	return startChild(ctx, "scimpeer", cmd, dir, addr, token)
+}
+
+// freeLoopbackAddr picks a free port to hand to a child; the window in
+// which another process could take it is tiny and shows at start-up.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startChild starts cmd, a server of the baseline listening on addr, and
+// waits until its /readyz answers.
+func startChild(ctx context.Context, what string, cmd *exec.Cmd, dir, addr, token string) (*spawned, error) {
+	s := &spawned{cmd: cmd, dir: dir, done: make(chan struct{}), url: "http://" + addr + "/scim/v2", tok: token}
 	s.cmd.Stderr = os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
@@ -153,16 +195,19 @@ func startCanned(ctx context.Context, dir, token string, resp map[string]*canned
 		}
 		select {
 		case <-s.done:
-			return s, errors.New("canned server exited at start-up")
+			return s, errors.New(what + " exited at start-up")
 		case <-ctx.Done():
 			return s, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return s, errors.New("canned server not ready after 10s")
+			return s, errors.New(what + " not ready after 10s")
 		}
 	}
 }
+
+// kill ends a child of the baseline and waits for it.
+func (s *spawned) kill() { s.cmd.Process.Kill(); <-s.done }
 
 // cpuTicks is a process's utime+stime in clock ticks (USER_HZ, 100/s on
 // Linux).
@@ -208,17 +253,19 @@ type baselineFixture struct {
 	group    string   // the group members are added to
 	nonMembs int      // index of the first user not in the group
 	postRun  int64
-	offset   int // added to the request index of later rounds
+	round    int            // later rounds address new users: offset by the requests of the rounds before
+	perRound map[string]int // requests of a phase in a round
 }
 
 // prepareBaseline creates --users users and one group holding min(10,000,
-// users/2) of them, in batches of 100 members.
-func (l *loader) prepareBaseline(ctx context.Context) (*baselineFixture, error) {
+// users/2) of them, in batches of 100 members; label names the server in
+// the setup kinds of the report.
+func (l *loader) prepareBaseline(ctx context.Context, label string) (*baselineFixture, error) {
 	o := l.o
 	f := &baselineFixture{ids: make([]string, o.users), postRun: time.Now().UnixNano() % 1_000_000}
 	t0 := time.Now()
 	err := l.each(ctx, o.users, func(ctx context.Context, i int) error {
-		b, err := l.do(ctx, "setup: "+kCreateUser, "POST", "/Users", nil, userBody(l.userName(i), i), 201)
+		b, err := l.do(ctx, label+"setup: "+kCreateUser, "POST", "/Users", nil, userBody(l.userName(i), i), 201)
 		if err != nil {
 			return err
 		}
@@ -228,10 +275,10 @@ func (l *loader) prepareBaseline(ctx context.Context) (*baselineFixture, error) 
 	if err != nil {
 		return nil, err
 	}
-	fmt.Printf("  setup: %d users in %.1f s\n", o.users, time.Since(t0).Seconds())
+	fmt.Printf("  %ssetup: %d users in %.1f s\n", label, o.users, time.Since(t0).Seconds())
 	body := fmt.Appendf(nil, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"%s baseline group %d"}`,
 		o.prefix, f.postRun)
-	b, err := l.do(ctx, "setup: "+kCreateGroup, "POST", "/Groups", nil, body, 201)
+	b, err := l.do(ctx, label+"setup: "+kCreateGroup, "POST", "/Groups", nil, body, 201)
 	if err != nil {
 		return nil, err
 	}
@@ -247,20 +294,20 @@ func (l *loader) prepareBaseline(ctx context.Context) (*baselineFixture, error) 
 		}
 		body := []byte(`{"schemas":["` + patchOpURN + `"],"Operations":[{"op":"add","path":"members","value":[` +
 			strings.Join(vals, ",") + `]}]}`)
-		_, err := l.do(ctx, "setup: "+kAddMembers, "PATCH", "/Groups/"+f.group, nil, body, 204)
+		_, err := l.do(ctx, label+"setup: "+kAddMembers, "PATCH", "/Groups/"+f.group, nil, body, 204)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	fmt.Printf("  setup: group with %d members\n", f.nonMembs)
+	fmt.Printf("  %ssetup: group with %d members\n", label, f.nonMembs)
 	return f, nil
 }
 
 // request is one baseline request: its path, query, body and status.
 func (f *baselineFixture) request(phase string, i int, l *loader) (method, path, query string, body []byte, want int) {
 	n := len(f.ids)
-	i += f.offset
+	i += f.round * f.perRound[phase]
 	switch phase {
 	case bGet:
 		return "GET", "/Users/" + f.ids[rand.IntN(n)], "", nil, 200
@@ -284,21 +331,71 @@ func (f *baselineFixture) request(phase string, i int, l *loader) (method, path,
 	panic("unknown phase " + phase)
 }
 
-// measure runs n requests of phase against the server of pid and returns
-// their cost; record, when not nil, receives one response to replay.
-func (l *loader) measure(ctx context.Context, pid int, phase string, n int, f *baselineFixture, record func(*canned)) (phaseCost, error) {
-	kind := phase
-	if record == nil {
-		kind = "canned: " + phase
-	}
-	before, err := cpuTicks(pid)
+// target is one server the baseline phases run against.
+type target struct {
+	label string // prefix of its request kinds: "" for ours
+	l     *loader
+	pid   int
+	f     *baselineFixture
+	costs map[string][]phaseCost // by phase, one per round
+	first map[string]*canned     // each phase's first response
+}
+
+func newTarget(label string, l *loader, pid int, f *baselineFixture) *target {
+	return &target{label: label, l: l, pid: pid, f: f, costs: map[string][]phaseCost{}, first: map[string]*canned{}}
+}
+
+// phaseCPUBudget ends a phase early once the server has spent about this
+// much CPU on it: the peer's filter scans every user (about 0.3 s a request
+// at 100,000 users), and 5,000 of those would be 25 minutes of CPU on a
+// shared machine. 15 s of CPU is 1,500 ticks, far more than the measurement
+// needs.
+const phaseCPUBudget = 15 * ticksPerSecond
+
+// measure runs up to n requests of phase against t, stopping early once
+// the phase has used phaseCPUBudget; it adds their cost to t.costs and
+// keeps the first response in t.first (the canned server replays ours).
+// The requests go in chunks: a small first one, then each sized from the
+// CPU per request so far to what is left of the budget, so an expensive
+// phase overshoots it by little.
+func (t *target) measure(ctx context.Context, phase string, n int) error {
+	before, err := cpuTicks(t.pid)
 	if err != nil {
-		return phaseCost{}, err
+		return err
 	}
-	var recorded atomic.Bool
+	conc := t.l.o.concurrency
 	t0 := time.Now()
-	err = l.each(ctx, n, func(ctx context.Context, i int) error {
-		method, path, query, body, want := f.request(phase, i, l)
+	after, done := before, 0
+	for k := min(n, 2*conc); done < n; k = min(k, n-done) {
+		if err := t.send(ctx, phase, done, k); err != nil {
+			return fmt.Errorf("%s%s: %w", t.label, phase, err)
+		}
+		done += k
+		if after, err = cpuTicks(t.pid); err != nil {
+			return err
+		}
+		used := after - before
+		if used >= phaseCPUBudget {
+			break
+		}
+		k = 2 * done // nothing measurable yet
+		if used > 0 {
+			k = max(conc, int((phaseCPUBudget-used)*int64(done)/used))
+		}
+	}
+	t.costs[phase] = append(t.costs[phase], phaseCost{requests: done, wall: time.Since(t0), load: loadavg(),
+		cpu: time.Duration(after-before) * time.Second / ticksPerSecond})
+	return nil
+}
+
+// send sends requests from..from+n-1 of phase to t, recording the first
+// response in t.first when none is there yet.
+func (t *target) send(ctx context.Context, phase string, from, n int) error {
+	l, f, kind := t.l, t.f, t.label+phase
+	var recorded atomic.Bool
+	recorded.Store(t.first[phase] != nil)
+	return l.each(ctx, n, func(ctx context.Context, i int) error {
+		method, path, query, body, want := f.request(phase, from+i, l)
 		u := l.base + path
 		if query != "" {
 			u += "?" + query
@@ -328,97 +425,147 @@ func (l *loader) measure(ctx context.Context, pid int, phase string, n int, f *b
 			err = &statusError{res.StatusCode, string(out)}
 		}
 		l.rec.add(kind, start, err)
-		if err == nil && record != nil && recorded.CompareAndSwap(false, true) {
+		if err == nil && recorded.CompareAndSwap(false, true) {
 			c := &canned{Status: res.StatusCode, Body: out, Header: map[string]string{}}
 			for _, k := range []string{"Content-Type", "ETag", "Location"} {
 				if v := res.Header.Get(k); v != "" {
 					c.Header[k] = v
 				}
 			}
-			record(c)
+			t.first[phase] = c
 		}
 		return err
 	})
-	wall := time.Since(t0)
-	after, err2 := cpuTicks(pid)
-	if err := errors.Join(err, err2); err != nil {
-		return phaseCost{}, err
-	}
-	return phaseCost{requests: n, wall: wall, load: loadavg(),
-		cpu: time.Duration(after-before) * time.Second / ticksPerSecond}, nil
 }
 
+// median is t's round of phase with the median CPU per request.
+func (t *target) median(phase string) phaseCost { return median(t.costs[phase]) }
+
+// byRound is t's CPU per request of phase in each round, in µs, with
+// "@requests" where phaseCPUBudget cut the round short of n.
+func (t *target) byRound(phase string, n int) string {
+	var each []string
+	for _, x := range t.costs[phase] {
+		e := fmt.Sprintf("%.0f", µs(x))
+		if x.requests < n {
+			e += fmt.Sprintf("@%d", x.requests)
+		}
+		each = append(each, e)
+	}
+	return strings.Join(each, " ")
+}
+
+// ratio is a's CPU per request over b's, 0 when b used none.
+func ratio(a, b phaseCost) float64 {
+	if b.cpu == 0 {
+		return 0
+	}
+	return float64(a.perRequest()) / float64(b.perRequest())
+}
+
+func µs(c phaseCost) float64     { return float64(c.perRequest()) / 1e3 }
+func perSec(c phaseCost) float64 { return float64(c.requests) / c.wall.Seconds() }
+
 // baseline runs every phase against the spawned server, then against a
-// canned server answering with the recorded responses, and prints the
-// CPU per request of each side by side. Later rounds alternate the two
-// phase by phase, and the median round is reported: the neighbours' load
-// drifts less between two phases than between two whole runs.
+// canned server answering with the recorded responses (and, with --peer,
+// against the in-memory peer filled the same way), and prints the CPU per
+// request of each side by side. Later rounds alternate the servers phase
+// by phase, and the median round is reported: the neighbours' load drifts
+// less between two phases than between two whole runs.
 func (l *loader) baseline(ctx context.Context, srv *spawned) error {
 	n, rounds := l.o.baselineRequests, l.o.baselineRounds
-	f, err := l.prepareBaseline(ctx)
+	f, err := l.prepareBaseline(ctx, "")
 	if err != nil {
 		return err
 	}
-	if n*rounds > len(f.ids)-f.nonMembs {
-		n = (len(f.ids) - f.nonMembs) / rounds
-		fmt.Printf("  --baseline-requests lowered to %d: the member phase adds each non-member once\n", n)
-	}
-	ours := map[string][]phaseCost{}
-	theirs := map[string][]phaseCost{}
-	resp := map[string]*canned{}
+	// Each phase runs n requests a round, except the member phase: it adds
+	// each non-member once, so it has only that many for all rounds.
+	f.perRound = map[string]int{}
 	for _, p := range baselinePhases {
-		c, err := l.measure(ctx, l.o.serverPID, p, n, f, func(c *canned) { resp[p] = c })
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		ours[p] = append(ours[p], c)
+		f.perRound[p] = n
 	}
-	cs, err := startCanned(ctx, srv.dir, l.o.token, resp)
+	if m := (len(f.ids) - f.nonMembs) / rounds; m < n {
+		f.perRound[bMember] = m
+		fmt.Printf("  %s: %d requests a round: it adds each non-member once\n", bMember, m)
+	}
+	ours := newTarget("", l, l.o.serverPID, f)
+	for _, p := range baselinePhases {
+		if err := ours.measure(ctx, p, f.perRound[p]); err != nil {
+			return err
+		}
+	}
+	cs, err := startCanned(ctx, srv.dir, l.o.token, ours.first)
 	if cs != nil {
-		defer func() { cs.cmd.Process.Kill(); <-cs.done }()
+		defer cs.kill()
 	}
 	if err != nil {
 		return err
 	}
 	cl := *l
 	cl.base = cs.url
-	for _, p := range baselinePhases {
-		c, err := cl.measure(ctx, cs.cmd.Process.Pid, p, n, f, nil)
-		if err != nil {
-			return fmt.Errorf("canned %s: %w", p, err)
+	cannedT := newTarget("canned: ", &cl, cs.cmd.Process.Pid, f)
+	cannedT.first = ours.first // it answers with ours
+	targets := []*target{ours, cannedT}
+	var peer *target
+	if l.o.peer {
+		ps, err := startPeer(ctx, srv.dir, l.o.token)
+		if ps != nil {
+			defer ps.kill()
 		}
-		theirs[p] = append(theirs[p], c)
+		if err != nil {
+			return err
+		}
+		pl := *l
+		pl.base = ps.url
+		pf, err := pl.prepareBaseline(ctx, "peer: ")
+		if err != nil {
+			return err
+		}
+		pf.perRound = f.perRound
+		peer = newTarget("peer: ", &pl, ps.cmd.Process.Pid, pf)
+		targets = append(targets, peer)
+	}
+	for _, t := range targets[1:] {
+		for _, p := range baselinePhases {
+			if err := t.measure(ctx, p, f.perRound[p]); err != nil {
+				return err
+			}
+		}
 	}
 	for r := 1; r < rounds; r++ {
-		f.offset = r * n // new users to add and to create
 		for _, p := range baselinePhases {
-			c, err := l.measure(ctx, l.o.serverPID, p, n, f, nil)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
+			for _, t := range targets {
+				t.f.round = r
+				if err := t.measure(ctx, p, f.perRound[p]); err != nil {
+					return err
+				}
 			}
-			ours[p] = append(ours[p], c)
-			if c, err = cl.measure(ctx, cs.cmd.Process.Pid, p, n, f, nil); err != nil {
-				return fmt.Errorf("canned %s: %w", p, err)
-			}
-			theirs[p] = append(theirs[p], c)
 		}
 	}
 	fmt.Printf("\nCPU per request: median of %d rounds of %d requests per phase, %d connections (server utime+stime from /proc, 10 ms ticks)\n",
 		rounds, n, l.o.concurrency)
-	fmt.Printf("%-38s %7s %12s %13s %7s %9s %10s  %s\n", "request", "bytes", "ours µs/req", "canned µs/req", "factor", "ours r/s", "canned r/s", "ours µs/req by round; load average")
+	if peer == nil {
+		fmt.Printf("%-38s %7s %12s %13s %7s %9s %10s  %s\n", "request", "bytes", "ours µs/req", "canned µs/req", "factor", "ours r/s", "canned r/s", "ours µs/req by round; load average")
+		for _, p := range baselinePhases {
+			o, c := ours.median(p), cannedT.median(p)
+			fmt.Printf("%-38s %7d %12.0f %13.0f %6.1fx %9.0f %10.0f  %s; %s\n", p, len(ours.first[p].Body),
+				µs(o), µs(c), ratio(o, c), perSec(o), perSec(c), ours.byRound(p, f.perRound[p]), o.load)
+		}
+		return nil
+	}
+	fmt.Println(`"ours vs peer" is ours over the peer's CPU per request: above 1.0x the in-memory peer is cheaper.`)
+	fmt.Println(`µs/req by round: "@k" marks a round the 15 s CPU budget ended after k requests.`)
+	fmt.Printf("%-38s %7s %7s %6s %6s %6s %9s %8s %7s %7s %7s  %s\n", "request", "bytes", "peer B", "ours", "canned", "peer",
+		"vs canned", "vs peer", "ours/s", "cann/s", "peer/s", "µs/req by round: ours | peer; load average")
 	for _, p := range baselinePhases {
-		o, c := median(ours[p]), median(theirs[p])
-		factor := 0.0
-		if c.cpu > 0 {
-			factor = float64(o.perRequest()) / float64(c.perRequest())
-		}
-		var each []string
-		for _, x := range ours[p] {
-			each = append(each, fmt.Sprintf("%.0f", float64(x.perRequest())/1e3))
-		}
-		fmt.Printf("%-38s %7d %12.0f %13.0f %6.1fx %9.0f %10.0f  %s; %s\n", p, len(resp[p].Body),
-			float64(o.perRequest())/1e3, float64(c.perRequest())/1e3, factor,
-			float64(o.requests)/o.wall.Seconds(), float64(c.requests)/c.wall.Seconds(), strings.Join(each, " "), o.load)
+		o, c, pc := ours.median(p), cannedT.median(p), peer.median(p)
+		fmt.Printf("%-38s %7d %7d %6.0f %6.0f %6.0f %8.1fx %7.2fx %7.0f %7.0f %7.0f  %s | %s; %s\n", p,
+			len(ours.first[p].Body), len(peer.first[p].Body), µs(o), µs(c), µs(pc), ratio(o, c), ratio(o, pc),
+			perSec(o), perSec(c), perSec(pc), ours.byRound(p, f.perRound[p]), peer.byRound(p, f.perRound[p]), o.load)
+	}
+	// What holding everything in memory costs, beside ours below.
+	if m, err := readMem(peer.pid); err == nil {
+		fmt.Printf("\npeer pid %d memory: peak RSS (VmHWM) %s, at the end VmRSS %s (anon %s)\n", peer.pid, mb(m.HWM), mb(m.RSS), mb(m.Anon))
 	}
 	return nil
 }

@@ -22,6 +22,7 @@
 //	go run ./cmd/scimload --url http://127.0.0.1:8080/scim/v2 --token ... --mode lookup
 //	go run ./cmd/scimload --spawn --baseline --concurrency 16   # CPU per request against a canned-response server
 //	go run ./cmd/scimload --spawn --postgres "$SCIM_TEST_POSTGRES_URL" --replicas 2   # two servers on a fresh PostgreSQL schema
+//	go run ./cmd/scimload --spawn --baseline --peer --users 2000 # ... and against the in-memory peer (hack/scimpeer)
 //
 // It only talks to loopback addresses and stops by itself (--timeout).
 package main
@@ -64,6 +65,7 @@ type options struct {
 	baselineRounds       int
 	postgresURL          string
 	replicas             int
+	peer                 bool
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -95,6 +97,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.baselineRounds, "baseline-rounds", 3, "with --baseline: rounds (the median is reported)")
 	fs.StringVar(&o.postgresURL, "postgres", os.Getenv("SCIMLOAD_POSTGRES_URL"), "with --spawn: run the server(s) on a fresh schema of this PostgreSQL database (env SCIMLOAD_POSTGRES_URL; handed to them in a file, dropped at the end unless --keep) instead of SQLite")
 	fs.IntVar(&o.replicas, "replicas", 1, "with --spawn --postgres: server processes on the one schema; requests go to them in turn")
+	fs.BoolVar(&o.peer, "peer", false, "with --baseline: also build hack/scimpeer (the in-memory elimity-com/scim peer of issue #13), fill it with the same users and group and measure it in the same phases")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -134,6 +137,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.baseline && (!o.spawn || o.baselineRequests < 1 || o.baselineRounds < 1) {
 		return nil, errors.New("--baseline needs --spawn, a positive --baseline-requests and --baseline-rounds")
+	}
+	if o.peer && !o.baseline {
+		return nil, errors.New("--peer needs --baseline")
 	}
 	if o.spawn == (o.url != "") {
 		return nil, errors.New("pass exactly one of --spawn and --url")
