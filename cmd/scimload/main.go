@@ -260,7 +260,9 @@ func run(ctx context.Context, o *options) int {
 			return 1
 		}
 		srv = fl.servers[0]
-		o.url, o.token = srv.url, srv.tok
+		// The first server's pid is what --baseline measures (it allows
+		// one server) and what --server-pid would have named.
+		o.url, o.token, o.serverPID = srv.url, srv.tok, srv.cmd.Process.Pid
 		for _, s := range fl.servers {
 			pids = append(pids, s.cmd.Process.Pid)
 		}
