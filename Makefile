@@ -20,6 +20,10 @@ KUBECTL ?= kubectl
 DEMO_PORT ?= 8480
 # DEMO_MIRROR_PORT is where make demo runs the example webhook consumer (localrun --mirror-address).
 DEMO_MIRROR_PORT ?= 8490
+# DEMO_POSTGRES_URL, when set, adds config/samples/postgres: a tenant with two
+# server replicas on that database (e.g. eval "$$(hack/postgres/test-server.sh start)"
+# and make demo DEMO_POSTGRES_URL="$$SCIM_TEST_POSTGRES_URL").
+DEMO_POSTGRES_URL ?=
 
 ##@ General
 
@@ -107,7 +111,7 @@ run: manifests generate ## Run the manager against the cluster of the current ku
 # (which the local runtime builds at start) while the control plane builds:
 # on a first run the three builds overlap instead of running one after the other.
 .PHONY: demo
-demo: ## Run everything locally: control plane, operator, local runtime, sample tenant and token (DEMO_PORT=8480, DEMO_MIRROR_PORT=8490).
+demo: ## Run everything locally: control plane, operator, local runtime, sample tenant and token (DEMO_PORT=8480, DEMO_MIRROR_PORT=8490; DEMO_POSTGRES_URL=postgres://... adds a two-replica PostgreSQL tenant).
 	@for v in DEMO_PORT=$(DEMO_PORT) DEMO_MIRROR_PORT=$(DEMO_MIRROR_PORT); do \
 		if (exec 3<>/dev/tcp/127.0.0.1/$${v#*=}) 2>/dev/null; then \
 		echo "make demo: 127.0.0.1:$${v#*=} is already in use (another make demo?): stop it, or run make demo $${v%%=*}=$$(( $${v#*=} + 100 ))" >&2; exit 1; fi; done
@@ -118,7 +122,7 @@ demo: ## Run everything locally: control plane, operator, local runtime, sample 
 	else assets=$$(KUBERNETES_VERSION=$(KUBERNETES_VERSION) hack/envtest/build.sh) || { kill $$builds 2>/dev/null; exit 1; }; fi; \
 	wait $$builds; \
 	echo "make demo: builds done in $$(( $$(date +%s) - start ))s"; \
-	KUBEBUILDER_ASSETS="$$assets" exec $(LOCALBIN)/localrun --samples config/samples \
+	KUBEBUILDER_ASSETS="$$assets" DEMO_POSTGRES_URL="$(DEMO_POSTGRES_URL)" exec $(LOCALBIN)/localrun --samples config/samples \
 		--ingress-address 127.0.0.1:$(DEMO_PORT) --mirror-address 127.0.0.1:$(DEMO_MIRROR_PORT)
 
 .PHONY: kubectl

@@ -31,21 +31,22 @@ import (
 )
 
 func main() {
-	var samples, stateDir, ingressAddr, mirrorAddr string
+	var samples, stateDir, ingressAddr, mirrorAddr, postgresURL string
 	flag.StringVar(&samples, "samples", "config/samples", "Directory of YAML to apply once the operator runs (kustomization.yaml is skipped).")
 	flag.StringVar(&stateDir, "state-dir", ".local", "Where the kubeconfig, logs, pods' files and retained volumes go.")
 	flag.StringVar(&ingressAddr, "ingress-address", "127.0.0.1:8480", "Address of the local ingress controller that serves every tenant's Ingress (make demo DEMO_PORT=8481 sets 127.0.0.1:8481). Checked before anything starts.")
 	flag.StringVar(&mirrorAddr, "mirror-address", localruntime.MirrorAddress, "Address of the example webhook consumer (examples/directory-mirror) the sample ScimWebhook delivers to; empty: none.")
+	flag.StringVar(&postgresURL, "postgres-url", os.Getenv("DEMO_POSTGRES_URL"), "A PostgreSQL database URL (env DEMO_POSTGRES_URL; make demo DEMO_POSTGRES_URL=...): also run the samples in <samples>/postgres, a tenant with two replicas on that database, its URL in Secret pg-main-app as CloudNativePG would create it.")
 	flag.Parse()
 
 	ctx := ctrl.SetupSignalHandler()
-	if err := run(ctx, samples, stateDir, ingressAddr, mirrorAddr); err != nil {
+	if err := run(ctx, samples, stateDir, ingressAddr, mirrorAddr, postgresURL); err != nil {
 		fmt.Fprintln(os.Stderr, "localrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, samples, stateDir, ingressAddr, mirrorAddr string) error {
+func run(ctx context.Context, samples, stateDir, ingressAddr, mirrorAddr, postgresURL string) error {
 	stateDir, err := filepath.Abs(stateDir)
 	if err != nil {
 		return err
@@ -136,6 +137,15 @@ func run(ctx context.Context, samples, stateDir, ingressAddr, mirrorAddr string)
 	if err != nil {
 		return err
 	}
+	if postgresURL != "" {
+		pg := filepath.Join(samples, "postgres")
+		fmt.Printf("Applying %s (PostgreSQL, two replicas)...\n", pg)
+		more, err := localruntime.ReadObjects(pg)
+		if err != nil {
+			return err
+		}
+		objs = append([]*unstructured.Unstructured{postgresSecret(postgresURL)}, append(objs, more...)...)
+	}
 	if mirror != nil {
 		retargetMirrorWebhooks(objs, mirror.Addr)
 	}
@@ -158,6 +168,18 @@ func run(ctx context.Context, samples, stateDir, ingressAddr, mirrorAddr string)
 	<-ctx.Done()
 	fmt.Println("\nStopping: SCIM servers, operator, control plane...")
 	return nil
+}
+
+// postgresSecret is the Secret the PostgreSQL sample tenant reads its
+// database URL from, shaped as CloudNativePG's <cluster>-app Secret (key
+// uri), which is what a cluster would have instead.
+func postgresSecret(url string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Secret",
+		"metadata":   map[string]any{"name": "pg-main-app", "namespace": "default"},
+		"stringData": map[string]any{"uri": url},
+	}}
 }
 
 // retargetMirrorWebhooks points the samples' ScimWebhooks that deliver to

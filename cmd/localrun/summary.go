@@ -166,6 +166,10 @@ func printSummary(w io.Writer, infos []tenantInfo, ingressAddr, mirrorAddr, serv
 		if info.dataDir != "" {
 			field(w, "Data (sqlite, retained)", info.dataDir+"   (a plain directory: back it up with sqlite3 .backup, see docs/operations.md)")
 		}
+		if pg := t.Spec.Postgres(); pg != nil {
+			field(w, "Data (postgres)", fmt.Sprintf("%s, URL from Secret %s key %s; %d replicas ready, requests spread over them",
+				t.Status.Storage, pg.URLSecretRef.Name, pg.URLSecretRef.Key, t.Status.ReadyReplicas))
+		}
 		if len(info.tokens) == 0 {
 			fmt.Fprintln(w, "  No ScimToken for this tenant: create one to call it.")
 			continue

@@ -63,6 +63,20 @@ func TestSummary(t *testing.T) {
 			},
 		},
 		{
+			name: "postgres tenant: where its data is, and its replicas",
+			info: func() tenantInfo {
+				tn := tenant(&scimv1alpha1.IngressSpec{Host: "scim.example.com", Path: "/apps/acme-hr"}, "https://scim.example.com/apps/acme-hr/scim/v2?aadOptscim062020", secure)
+				tn.Spec.Storage = &scimv1alpha1.StorageSpec{Postgres: &scimv1alpha1.PostgresStorage{URLSecretRef: scimv1alpha1.SecretKeyRef{Name: "pg-main-app", Key: "uri"}}}
+				tn.Status.Storage, tn.Status.ReadyReplicas = "postgres schema scim_default_acme_hr", 2
+				return tenantInfo{tenant: tn, deployment: "acme-hr-scim", logFile: "/s/pods/default/acme-hr-scim/0/server.log"}
+			}(),
+			want: []string{
+				"Server log:                    /s/pods/default/acme-hr-scim/0/server.log",
+				"Data (postgres):               postgres schema scim_default_acme_hr, URL from Secret pg-main-app key uri; 2 replicas ready, requests spread over them",
+			},
+			notWant: []string{"Data (sqlite"},
+		},
+		{
 			name: "tenant without ingress: straight to the server",
 			info: tenantInfo{
 				tenant:     tenant(nil, "http://acme-scim.default.svc/default/acme/scim/v2?aadOptscim062020"),
@@ -125,7 +139,7 @@ func TestBusyPortFailsWithAdvice(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(t.Context(), "testdata-unused", t.TempDir(), tc.ingress, tc.mirror)
+			err := run(t.Context(), "testdata-unused", t.TempDir(), tc.ingress, tc.mirror, "")
 			if err == nil {
 				t.Fatal("run started on a busy port")
 			}
