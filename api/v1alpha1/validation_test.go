@@ -295,6 +295,12 @@ func TestSamplesAreAccepted(t *testing.T) {
 	if err != nil || len(files) < 2 {
 		t.Fatalf("want the ScimTenant and ScimToken samples in config/samples, found %v (%v)", files, err)
 	}
+	// The PostgreSQL samples (make demo DEMO_POSTGRES_URL=...) too.
+	pg, err := filepath.Glob(filepath.Join(root, "config", "samples", "postgres", "scim_*.yaml"))
+	if err != nil || len(pg) < 2 {
+		t.Fatalf("want the ScimTenant and ScimToken samples in config/samples/postgres, found %v (%v)", pg, err)
+	}
+	files = append(files, pg...)
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
