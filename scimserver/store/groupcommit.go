@@ -5,7 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
+
+	"github.com/scim-operator/scim-operator/scimserver/store/groupcommit"
 )
 
 // Group commit: concurrent writes share one transaction and one WAL
@@ -19,92 +20,23 @@ import (
 // latency stays bounded under a flood.
 const maxBatch = 64
 
-// writeJob is one write transaction's work.
-type writeJob struct {
-	ctx  context.Context // never cancelled once the job runs (WithoutCancel)
-	fn   func(ctx context.Context, tx *sql.Tx) error
-	done chan jobResult
-}
-
-type jobResult struct {
-	err   error
-	panic any // re-raised on the caller's goroutine
-}
+// writeFunc is one write transaction's work.
+type writeFunc = func(ctx context.Context, tx *sql.Tx) error
 
 // errClosed answers writes after Close.
 var errClosed = errors.New("store: closed")
 
-// write runs fn in a savepoint of a shared write transaction and returns
-// once that transaction committed (nil) or fn's work was undone (fn's
-// error, or the commit's). A write cancelled before it runs is not run;
-// once running it completes, since its batch shares the transaction.
-func (s *SQLite) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	j := &writeJob{ctx: context.WithoutCancel(ctx), fn: fn, done: make(chan jobResult, 1)}
-	select {
-	case s.jobs <- j:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.quit:
-		return errClosed
-	}
-	r := <-j.done
-	if r.panic != nil {
-		panic(r.panic)
-	}
-	return r.err
-}
-
-// commitLoop takes a write, adds whatever other writes are waiting at that
-// moment and after one yield of the processor (it never waits on a timer:
-// a lone write commits at once) and runs them as one transaction.
-func (s *SQLite) commitLoop() {
-	defer close(s.loopDone)
-	for {
-		var j *writeJob
-		select {
-		case j = <-s.jobs:
-		case <-s.quit:
-			return
-		}
-		batch := s.gather([]*writeJob{j})
-		// Yield once before the batch starts: request goroutines that
-		// are runnable reach write() and join it. Without this, a
-		// batch held 1.7 writes on average at 16 concurrent clients;
-		// with it 5.5, and the pages the writes share (the events and
-		// resources tails, counts) are written once per batch. The
-		// cost is one scheduling round of latency.
-		if len(batch) < maxBatch {
-			runtime.Gosched()
-			batch = s.gather(batch)
-		}
-		s.runBatch(batch)
-	}
-}
-
-// gather adds the writes waiting now to batch, up to maxBatch.
-func (s *SQLite) gather(batch []*writeJob) []*writeJob {
-	for len(batch) < maxBatch {
-		select {
-		case j := <-s.jobs:
-			batch = append(batch, j)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-func (s *SQLite) runBatch(batch []*writeJob) {
-	results := make([]jobResult, len(batch))
+func (s *SQLite) runBatch(batch []*groupcommit.Job[writeFunc]) {
+	results := make([]groupcommit.Result, len(batch))
 	finish := func() {
 		for i, j := range batch {
-			j.done <- results[i]
+			j.Finish(results[i])
 		}
 	}
 	failAll := func(err error) {
 		for i := range results {
-			if results[i].err == nil && results[i].panic == nil {
-				results[i].err = err
+			if results[i].Err == nil && results[i].Panic == nil {
+				results[i].Err = err
 			}
 		}
 		finish()
@@ -121,7 +53,7 @@ func (s *SQLite) runBatch(batch []*writeJob) {
 	// more statements for each.
 	if len(batch) == 1 {
 		results[0] = runJob(batch[0], tx)
-		if results[0].err != nil || results[0].panic != nil {
+		if results[0].Err != nil || results[0].Panic != nil {
 			tx.Rollback()
 			finish()
 			return
@@ -141,7 +73,7 @@ func (s *SQLite) runBatch(batch []*writeJob) {
 			return
 		}
 		results[i] = runJob(j, tx)
-		if results[i].err == nil && results[i].panic == nil {
+		if results[i].Err == nil && results[i].Panic == nil {
 			if _, err := s.in(tx, s.stmts.release).ExecContext(ctx); err != nil {
 				tx.Rollback()
 				failAll(fmt.Errorf("store: release savepoint: %w", err))
@@ -201,11 +133,6 @@ func (s *SQLite) in(tx *sql.Tx, st *sql.Stmt) *sql.Stmt {
 }
 
 // runJob runs one job, turning a panic into a result for its caller.
-func runJob(j *writeJob, tx *sql.Tx) (r jobResult) {
-	defer func() {
-		if p := recover(); p != nil {
-			r = jobResult{panic: p}
-		}
-	}()
-	return jobResult{err: j.fn(j.ctx, tx)}
+func runJob(j *groupcommit.Job[writeFunc], tx *sql.Tx) groupcommit.Result {
+	return groupcommit.Protect(func() error { return j.Fn(j.Ctx, tx) })
 }

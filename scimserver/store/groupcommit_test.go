@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
+	"github.com/scim-operator/scim-operator/scimserver/store/groupcommit"
 )
 
 // A batch of one write runs without a savepoint: a write that fails
@@ -29,7 +30,7 @@ func TestRunBatchLoneWrite(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := openTest(t)
 			ctx := context.Background()
-			j := &writeJob{ctx: ctx, done: make(chan jobResult, 1), fn: func(ctx context.Context, tx *sql.Tx) error {
+			j := groupcommit.NewJob(ctx, func(ctx context.Context, tx *sql.Tx) error {
 				if _, err := tx.StmtContext(ctx, s.stmts.insert).ExecContext(ctx, string(User), "u1", `{}`, 1, 1, "a", nil, nil, nil); err != nil {
 					return err
 				}
@@ -37,10 +38,10 @@ func TestRunBatchLoneWrite(t *testing.T) {
 					panic("mutate bug")
 				}
 				return tc.fail
-			}}
-			s.runBatch([]*writeJob{j})
-			res := <-j.done
-			if !errors.Is(res.err, tc.fail) || (res.panic != nil) != tc.panics {
+			})
+			s.runBatch([]*groupcommit.Job[writeFunc]{j})
+			res := j.Wait()
+			if !errors.Is(res.Err, tc.fail) || (res.Panic != nil) != tc.panics {
 				t.Errorf("result %+v, want err %v, panic %v", res, tc.fail, tc.panics)
 			}
 			_, err := s.GetRaw(ctx, User, "u1")
@@ -67,7 +68,7 @@ func TestRunBatchIsolatesWrites(t *testing.T) {
 		}
 	}
 	boom := errors.New("boom")
-	fns := []func(context.Context, *sql.Tx) error{
+	fns := []writeFunc{
 		insert("u1", "a"),
 		insert("u2", "a"), // unique userName: fails
 		func(ctx context.Context, tx *sql.Tx) error {
@@ -79,20 +80,20 @@ func TestRunBatchIsolatesWrites(t *testing.T) {
 		func(ctx context.Context, tx *sql.Tx) error { panic("mutate bug") },
 		insert("u4", "d"),
 	}
-	var batch []*writeJob
+	var batch []*groupcommit.Job[writeFunc]
 	for _, fn := range fns {
-		batch = append(batch, &writeJob{ctx: ctx, fn: fn, done: make(chan jobResult, 1)})
+		batch = append(batch, groupcommit.NewJob(ctx, fn))
 	}
 	s.runBatch(batch)
-	var res []jobResult
+	var res []groupcommit.Result
 	for _, j := range batch {
-		res = append(res, <-j.done)
+		res = append(res, j.Wait())
 	}
-	if res[0].err != nil || res[4].err != nil {
-		t.Errorf("successful writes: %v, %v", res[0].err, res[4].err)
+	if res[0].Err != nil || res[4].Err != nil {
+		t.Errorf("successful writes: %v, %v", res[0].Err, res[4].Err)
 	}
-	if res[1].err == nil || !errors.Is(res[2].err, boom) || res[3].panic != "mutate bug" {
-		t.Errorf("failed writes: %v, %v, %v", res[1].err, res[2].err, res[3].panic)
+	if res[1].Err == nil || !errors.Is(res[2].Err, boom) || res[3].Panic != "mutate bug" {
+		t.Errorf("failed writes: %v, %v, %v", res[1].Err, res[2].Err, res[3].Panic)
 	}
 	for id, want := range map[string]bool{"u1": true, "u2": false, "u3": false, "u4": true} {
 		_, err := s.GetRaw(ctx, User, id)

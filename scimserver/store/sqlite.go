@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/scim-operator/scim-operator/scimserver/store/groupcommit"
+
 	_ "modernc.org/sqlite" // pure Go driver "sqlite": keeps the image static
 )
 
@@ -29,11 +31,14 @@ type SQLite struct {
 	// wakes WaitEvents after each commit that appended events.
 	noEvents bool
 	events   broadcast
-	// Group commit (groupcommit.go): writes hand their work to commitLoop.
-	jobs     chan *writeJob
-	quit     chan struct{}
-	loopDone chan struct{}
-	txStmts  txStmts // the batch transaction's statements; commit loop only
+	// Group commit (groupcommit.go): writes.Submit runs a write in a
+	// savepoint of a shared write transaction (runBatch) and returns once
+	// that transaction committed (nil) or the write was undone (its
+	// error, or the commit's). A write cancelled before it runs is not
+	// run; once running it completes, since its batch shares the
+	// transaction.
+	writes  *groupcommit.Queue[writeFunc]
+	txStmts txStmts // the batch transaction's statements; commit loop only
 }
 
 var _ Store = (*SQLite)(nil)
@@ -128,8 +133,8 @@ func OpenSQLite(path string, opts ...Option) (*SQLite, error) {
 	r.SetConnMaxIdleTime(readIdleTime)
 
 	s := &SQLite{w: w, r: r, now: o.now, scans: make(chan struct{}, o.scanLimit), noEvents: o.noEvents,
-		jobs: make(chan *writeJob), quit: make(chan struct{}), loopDone: make(chan struct{})}
-	go s.commitLoop()
+		writes: groupcommit.New[writeFunc](errClosed)}
+	go s.writes.Run(maxBatch, s.runBatch)
 	if err := s.stmts.prepare(ctx, w, r, !o.noEvents); err != nil {
 		s.Close()
 		return nil, err
@@ -191,12 +196,7 @@ func (s *SQLite) Ping(ctx context.Context) error {
 
 // Close closes the store. Closing the last connection checkpoints the WAL.
 func (s *SQLite) Close() error {
-	select {
-	case <-s.quit:
-	default:
-		close(s.quit) // writes waiting to be taken get errClosed
-	}
-	<-s.loopDone
+	s.writes.Close() // writes waiting to be taken get errClosed
 	s.stmts.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }

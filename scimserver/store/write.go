@@ -130,7 +130,7 @@ func (s *SQLite) Create(ctx context.Context, r *Resource) error {
 	ix := indexOf(r.Kind, r.Doc)
 
 	var ew *eventWriter
-	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.writes.Submit(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.in(tx, s.stmts.insert).ExecContext(ctx,
 			string(r.Kind), r.ID, doc, now.UnixNano(), now.UnixNano(),
 			ix.userName, ix.externalID, ix.displayName, ix.displayFolded)
@@ -178,7 +178,7 @@ func (s *SQLite) Update(ctx context.Context, kind Kind, id string,
 		out *Resource
 		ew  *eventWriter
 	)
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writes.Submit(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		cur, rid, err := scanResource(kind, s.in(tx, s.stmts.forUpdate).QueryRowContext(ctx, string(kind), id))
 		if err != nil {
 			return err
@@ -351,7 +351,7 @@ func (s *SQLite) Delete(ctx context.Context, kind Kind, id string) error {
 // what the events need, deletes and appends them.
 func (s *SQLite) deleteWithEvents(ctx context.Context, kind Kind, id string) error {
 	var ew *eventWriter
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writes.Submit(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		ew = s.eventWriter(ctx, tx, s.now().UTC())
 		return s.deleteLogged(ctx, tx, ew, kind, id)
 	})

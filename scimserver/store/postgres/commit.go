@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scim-operator/scim-operator/scimserver/store"
+	"github.com/scim-operator/scim-operator/scimserver/store/groupcommit"
 )
 
 // Group commit, as the SQLite store does it (package store,
@@ -49,86 +50,30 @@ type tailPart struct {
 // writeFunc is one write's work in the shared transaction.
 type writeFunc func(ctx context.Context, tx dbtx) (tailPart, error)
 
-type writeJob struct {
-	ctx  context.Context // the caller's values; never cancelled (WithoutCancel)
-	fn   writeFunc
-	done chan jobResult
-}
-
-type jobResult struct {
-	err   error
-	panic any // re-raised on the caller's goroutine
-}
-
+// errClosed answers writes after Close.
 var errClosed = errors.New("postgres: store closed")
-
-// write runs fn in a savepoint of a shared transaction and returns once
-// that transaction committed (nil) or fn's work was undone (fn's error, or
-// the transaction's). A write cancelled before it runs is not run; once
-// running it completes, since its batch shares the transaction.
-func (s *Store) write(ctx context.Context, fn writeFunc) error {
-	j := &writeJob{ctx: context.WithoutCancel(ctx), fn: fn, done: make(chan jobResult, 1)}
-	select {
-	case s.jobs <- j:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.quit:
-		return errClosed
-	}
-	r := <-j.done
-	if r.panic != nil {
-		panic(r.panic)
-	}
-	return r.err
-}
-
-// commitLoop takes a write, adds whatever other writes wait at that moment
-// (it never waits for more: a lone write commits at once) and runs them as
-// one transaction; while it commits, the next writes queue up.
-func (s *Store) commitLoop() {
-	defer close(s.loopDone)
-	for {
-		var j *writeJob
-		select {
-		case j = <-s.jobs:
-		case <-s.quit:
-			return
-		}
-		batch := []*writeJob{j}
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case j := <-s.jobs:
-				batch = append(batch, j)
-			default:
-				break gather
-			}
-		}
-		s.runBatch(batch)
-	}
-}
 
 // runBatch runs batch, again when PostgreSQL aborted it to break a
 // deadlock (replicas locking the same rows in other orders). A batch of
 // several that lost runs its writes one by one instead: the same batch
 // would likely meet the same peer again, and a write alone deadlocks no
 // more often than before group commit.
-func (s *Store) runBatch(batch []*writeJob) {
+func (s *Store) runBatch(batch []*groupcommit.Job[writeFunc]) {
 	for attempt := 1; ; attempt++ {
 		results, retry := s.runOnce(batch)
 		switch {
 		case retry == nil:
 			for i, j := range batch {
-				j.done <- results[i]
+				j.Finish(results[i])
 			}
 			return
 		case len(batch) > 1:
 			for _, j := range batch {
-				s.runBatch([]*writeJob{j})
+				s.runBatch([]*groupcommit.Job[writeFunc]{j})
 			}
 			return
 		case attempt >= maxAttempts:
-			batch[0].done <- jobResult{err: classify(retry)}
+			batch[0].Finish(groupcommit.Result{Err: classify(retry)})
 			return
 		}
 	}
@@ -146,8 +91,8 @@ func retryable(err error) bool {
 // chosen as a deadlock victim. BEGIN and the savepoints travel with the
 // writes' first statements, the tail with COMMIT (pipe): a lone write is
 // two round trips, each further write of a batch one or two.
-func (s *Store) runOnce(batch []*writeJob) (results []jobResult, retry error) {
-	results = make([]jobResult, len(batch))
+func (s *Store) runOnce(batch []*groupcommit.Job[writeFunc]) (results []groupcommit.Result, retry error) {
+	results = make([]groupcommit.Result, len(batch))
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	c, err := s.pool.Acquire(ctx)
@@ -176,18 +121,18 @@ func (s *Store) runOnce(batch []*writeJob) (results []jobResult, retry error) {
 			p.Later(`SAVEPOINT w`)
 			opened = true
 		}
-		jctx, jcancel := context.WithTimeout(j.ctx, writeTimeout)
+		jctx, jcancel := context.WithTimeout(j.Ctx, writeTimeout)
 		part, r := runJob(jctx, j, p)
 		jcancel()
-		if r.err == nil && r.panic == nil {
+		if r.Err == nil && r.Panic == nil {
 			parts = append(parts, part)
 			continue
 		}
-		if retryable(r.err) {
+		if retryable(r.Err) {
 			rollback()
-			return nil, r.err
+			return nil, r.Err
 		}
-		r.err = classify(r.err)
+		r.Err = classify(r.Err)
 		results[i] = r
 		if alone {
 			rollback()
@@ -212,28 +157,26 @@ func (s *Store) runOnce(batch []*writeJob) (results []jobResult, retry error) {
 
 // failAll gives err to every write of a batch that has no error of its own
 // (nothing of theirs was committed), or asks for a retry of a deadlock.
-func failAll(results []jobResult, err error) ([]jobResult, error) {
+func failAll(results []groupcommit.Result, err error) ([]groupcommit.Result, error) {
 	if retryable(err) {
 		return nil, err
 	}
 	err = classify(err)
 	for i := range results {
-		if results[i].err == nil && results[i].panic == nil {
-			results[i].err = err
+		if results[i].Err == nil && results[i].Panic == nil {
+			results[i].Err = err
 		}
 	}
 	return results, nil
 }
 
 // runJob runs one write, turning a panic into a result for its caller.
-func runJob(ctx context.Context, j *writeJob, tx dbtx) (part tailPart, r jobResult) {
-	defer func() {
-		if p := recover(); p != nil {
-			r = jobResult{panic: p}
-		}
-	}()
-	part, err := j.fn(ctx, tx)
-	return part, jobResult{err: err}
+func runJob(ctx context.Context, j *groupcommit.Job[writeFunc], tx dbtx) (part tailPart, r groupcommit.Result) {
+	r = groupcommit.Protect(func() (err error) {
+		part, err = j.Fn(ctx, tx)
+		return err
+	})
+	return part, r
 }
 
 // commitTail appends, in one round trip with COMMIT, what the batch's

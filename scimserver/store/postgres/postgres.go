@@ -25,7 +25,6 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 	"github.com/scim-operator/scim-operator/scimserver/store"
+	"github.com/scim-operator/scim-operator/scimserver/store/groupcommit"
 )
 
 // Store is a store.Store on PostgreSQL.
@@ -46,11 +46,14 @@ type Store struct {
 	done   chan struct{}
 	urls   *urlSource // nil: the URL Open was given, for good
 
-	// Group commit (commit.go): writes queue on jobs for commitLoop.
-	jobs     chan *writeJob
-	quit     chan struct{}
-	loopDone chan struct{}
-	closing  sync.Once
+	// Group commit (commit.go): writes.Submit runs a write in a savepoint
+	// of a shared transaction (runBatch) and returns once that
+	// transaction committed (nil) or the write was undone (its error, or
+	// the transaction's). A write cancelled before it runs is not run;
+	// once running it completes, since its batch shares the transaction.
+	// The queue takes the writes waiting when a batch can start, after
+	// one yield of the processor as for SQLite.
+	writes *groupcommit.Queue[writeFunc]
 }
 
 var (
@@ -134,7 +137,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", classify(err))
 	}
 	s := &Store{pool: pool, schema: o.schema, now: o.now, done: make(chan struct{}), urls: urls,
-		jobs: make(chan *writeJob), quit: make(chan struct{}), loopDone: make(chan struct{})}
+		writes: groupcommit.New[writeFunc](errClosed)}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -142,7 +145,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	lctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go s.listen(lctx)
-	go s.commitLoop()
+	go s.writes.Run(maxBatch, s.runBatch)
 	return s, nil
 }
 
@@ -158,8 +161,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close stops the listener and the commit loop (a batch running finishes
 // first; later writes fail) and closes the pool.
 func (s *Store) Close() error {
-	s.closing.Do(func() { close(s.quit) })
-	<-s.loopDone
+	s.writes.Close()
 	s.stop()
 	<-s.done
 	s.pool.Close()

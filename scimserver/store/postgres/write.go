@@ -49,7 +49,7 @@ func (s *Store) Create(ctx context.Context, r *store.Resource) error {
 	now := s.now().UTC()
 	ix := store.IndexOf(r.Kind, r.Doc)
 	args := []any{string(r.Kind), r.ID, string(enc), now.UnixNano(), ix.UserName, ix.ExternalID, ix.DisplayName, ix.DisplayFolded}
-	err = s.write(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
+	err = s.writes.Submit(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
 		b := store.NewEventBatch(ctx, now)
 		changes := &store.MemberChanges{}
 		if len(r.Members) == 0 {
@@ -93,7 +93,7 @@ func (s *Store) Update(ctx context.Context, kind store.Kind, id string,
 		return nil, err
 	}
 	var out *store.Resource
-	err := s.write(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
+	err := s.writes.Submit(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
 		out = nil
 		cur, rid, err := scanResource(kind, tx.QueryRow(ctx,
 			`SELECT `+resCols+` FROM resources WHERE kind = $1 AND id = $2 FOR NO KEY UPDATE`, string(kind), id), true, false)
@@ -250,7 +250,7 @@ func (s *Store) Delete(ctx context.Context, kind store.Kind, id string) error {
 		return err
 	}
 	now := s.now().UTC()
-	err := s.write(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
+	err := s.writes.Submit(ctx, func(ctx context.Context, tx dbtx) (tailPart, error) {
 		var (
 			rid, created, modified, version int64
 			raw                             string
