@@ -51,45 +51,15 @@ func (s *SQLite) runBatch(batch []*groupcommit.Job[writeFunc]) {
 	// transaction is rolled back. Sequential writers (Entra's member
 	// adds) send lone writes, and the savepoint and its release were two
 	// more statements for each.
-	if len(batch) == 1 {
-		results[0] = runJob(batch[0], tx)
-		if results[0].Err != nil || results[0].Panic != nil {
-			tx.Rollback()
-			finish()
-			return
-		}
-		if err := tx.Commit(); err != nil {
-			failAll(err)
-			return
-		}
-		finish()
-		return
-	}
 	ok := 0
-	for i, j := range batch {
-		if _, err := s.in(tx, s.stmts.savepoint).ExecContext(ctx); err != nil {
-			tx.Rollback()
-			failAll(fmt.Errorf("store: savepoint: %w", err))
-			return
+	if len(batch) == 1 {
+		if results[0] = runJob(batch[0], tx); results[0].Err == nil && results[0].Panic == nil {
+			ok = 1
 		}
-		results[i] = runJob(j, tx)
-		if results[i].Err == nil && results[i].Panic == nil {
-			if _, err := s.in(tx, s.stmts.release).ExecContext(ctx); err != nil {
-				tx.Rollback()
-				failAll(fmt.Errorf("store: release savepoint: %w", err))
-				return
-			}
-			ok++
-			continue
-		}
-		// Undo this write only; the savepoint stays open until released.
-		_, err1 := s.in(tx, s.stmts.rollbackTo).ExecContext(ctx)
-		_, err2 := s.in(tx, s.stmts.release).ExecContext(ctx)
-		if err := errors.Join(err1, err2); err != nil {
-			tx.Rollback()
-			failAll(fmt.Errorf("store: roll back a failed write: %w", err))
-			return
-		}
+	} else if ok, err = s.runSavepoints(ctx, tx, batch, results); err != nil {
+		tx.Rollback()
+		failAll(err)
+		return
 	}
 	if ok == 0 {
 		tx.Rollback()
@@ -101,6 +71,32 @@ func (s *SQLite) runBatch(batch []*groupcommit.Job[writeFunc]) {
 		return
 	}
 	finish()
+}
+
+// runSavepoints runs each write of batch in a savepoint of its own, so
+// that one that fails undoes only itself, and returns how many succeeded.
+// An error means the transaction itself failed: nothing of it may commit.
+func (s *SQLite) runSavepoints(ctx context.Context, tx *sql.Tx, batch []*groupcommit.Job[writeFunc], results []groupcommit.Result) (ok int, err error) {
+	for i, j := range batch {
+		if _, err := s.in(tx, s.stmts.savepoint).ExecContext(ctx); err != nil {
+			return 0, fmt.Errorf("store: savepoint: %w", err)
+		}
+		results[i] = runJob(j, tx)
+		if results[i].Err == nil && results[i].Panic == nil {
+			if _, err := s.in(tx, s.stmts.release).ExecContext(ctx); err != nil {
+				return 0, fmt.Errorf("store: release savepoint: %w", err)
+			}
+			ok++
+			continue
+		}
+		// Undo this write only; the savepoint stays open until released.
+		_, err1 := s.in(tx, s.stmts.rollbackTo).ExecContext(ctx)
+		_, err2 := s.in(tx, s.stmts.release).ExecContext(ctx)
+		if err := errors.Join(err1, err2); err != nil {
+			return 0, fmt.Errorf("store: roll back a failed write: %w", err)
+		}
+	}
+	return ok, nil
 }
 
 // txStmts caches the current batch transaction's statements. A
