@@ -83,16 +83,45 @@ UPDATE deliveries SET owner = NULL, lease_until = NULL WHERE webhook = ?1 AND ow
 	return nil
 }
 
-// DeliveryCursor returns the acknowledged cursor of webhook and whether a
-// row exists; for status readers that do not hold the lease.
-func (s *SQLite) DeliveryCursor(ctx context.Context, webhook string) (int64, bool, error) {
-	var acked int64
-	err := s.r.QueryRowContext(ctx, `SELECT acked FROM deliveries WHERE webhook = ?1`, webhook).Scan(&acked)
+// SetDeliveryStatus stores status, the lease holder's delivery status
+// document (JSON, opaque here), for the other replicas to report, if owner
+// still holds the lease of webhook (compare-and-set, like Ack). It reports
+// false when the lease was lost; the stored status is then left alone.
+func (s *SQLite) SetDeliveryStatus(ctx context.Context, webhook, owner string, status []byte, now time.Time) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `
+UPDATE deliveries SET status = ?1, updated = ?2 WHERE webhook = ?3 AND owner = ?4`,
+		string(status), now.UnixNano(), webhook, owner)
+	if err != nil {
+		return false, fmt.Errorf("store: writing the delivery status of %s: %w", webhook, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}
+
+// DeliveryStatus returns the acknowledged cursor of webhook, the status
+// its lease holder last stored (nil when none was), and whether a row
+// exists; for status readers that do not hold the lease.
+func (s *SQLite) DeliveryStatus(ctx context.Context, webhook string) (acked int64, status []byte, ok bool, err error) {
+	var doc sql.NullString
+	err = s.r.QueryRowContext(ctx, `SELECT acked, status FROM deliveries WHERE webhook = ?1`, webhook).Scan(&acked, &doc)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
+		return 0, nil, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("store: reading the cursor of %s: %w", webhook, err)
+		return 0, nil, false, fmt.Errorf("store: reading the delivery status of %s: %w", webhook, err)
 	}
-	return acked, true, nil
+	if doc.Valid {
+		status = []byte(doc.String)
+	}
+	return acked, status, true, nil
+}
+
+// DeliveryCursor returns the acknowledged cursor of webhook and whether a
+// row exists.
+func (s *SQLite) DeliveryCursor(ctx context.Context, webhook string) (int64, bool, error) {
+	acked, _, ok, err := s.DeliveryStatus(ctx, webhook)
+	return acked, ok, err
 }

@@ -114,6 +114,13 @@ DROP INDEX resources_display_name;
 DROP INDEX resources_user_name;
 CREATE UNIQUE INDEX resources_user_name ON resources (user_name_folded) WHERE kind = 'User';
 `,
+	// 6: the lease holder's delivery status (state, times, last error) as
+	// JSON, so that every replica's GET /v1/webhooks reports what the
+	// replica delivering the webhook sees, not its own standby. NULL until
+	// a holder wrote one.
+	`
+ALTER TABLE deliveries ADD COLUMN status TEXT;
+`,
 }
 
 // migrate brings the database to the latest schema, one transaction per

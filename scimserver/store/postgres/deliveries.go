@@ -70,16 +70,39 @@ func (s *Store) ReleaseLease(ctx context.Context, webhook, owner string) error {
 	return nil
 }
 
+// SetDeliveryStatus stores status, the lease holder's delivery status
+// document (JSON, opaque here), if owner still holds the lease of webhook
+// (compare-and-set, like Ack); false when the lease was lost.
+func (s *Store) SetDeliveryStatus(ctx context.Context, webhook, owner string, status []byte, now time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE deliveries SET status = $1, updated = $2
+		WHERE webhook = $3 AND owner = $4`, string(status), now.UnixNano(), webhook, owner)
+	if err != nil {
+		return false, fmt.Errorf("postgres: writing the delivery status of %s: %w", webhook, classify(err))
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// DeliveryStatus returns the acknowledged cursor of webhook, the status
+// its lease holder last stored (nil when none was), and whether a row
+// exists.
+func (s *Store) DeliveryStatus(ctx context.Context, webhook string) (acked int64, status []byte, ok bool, err error) {
+	var doc *string
+	err = s.pool.QueryRow(ctx, `SELECT acked, status FROM deliveries WHERE webhook = $1`, webhook).Scan(&acked, &doc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, false, nil
+	}
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("postgres: reading the delivery status of %s: %w", webhook, classify(err))
+	}
+	if doc != nil {
+		status = []byte(*doc)
+	}
+	return acked, status, true, nil
+}
+
 // DeliveryCursor returns the acknowledged cursor of webhook and whether a
 // row exists.
 func (s *Store) DeliveryCursor(ctx context.Context, webhook string) (int64, bool, error) {
-	var acked int64
-	err := s.pool.QueryRow(ctx, `SELECT acked FROM deliveries WHERE webhook = $1`, webhook).Scan(&acked)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("postgres: reading the cursor of %s: %w", webhook, classify(err))
-	}
-	return acked, true, nil
+	acked, _, ok, err := s.DeliveryStatus(ctx, webhook)
+	return acked, ok, err
 }

@@ -71,4 +71,10 @@ CREATE TABLE deliveries (
 	updated     bigint NOT NULL
 );
 `,
+	// 2: the lease holder's delivery status (state, times, last error) as
+	// JSON text, so that every replica's GET /v1/webhooks reports what the
+	// replica delivering the webhook sees. NULL until a holder wrote one.
+	`
+ALTER TABLE deliveries ADD COLUMN status text;
+`,
 }

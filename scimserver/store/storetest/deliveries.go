@@ -115,3 +115,66 @@ func testDeliveryLeaseRace(t *testing.T, b Backend) {
 		t.Fatalf("lease holders = %v, want exactly one", winners)
 	}
 }
+
+// testDeliveryStatus: the holder's status document is written only by the
+// lease holder (compare-and-set on owner, like Ack), read back as written
+// with the cursor, survives acks and a release (the next holder overwrites
+// it), and a webhook without a row has neither.
+func testDeliveryStatus(t *testing.T, b Backend) {
+	s := b.deliveryState(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	lease := 30 * time.Second
+	failing := []byte(`{"state":"failing","failingSince":"2026-01-01T00:00:03Z","lastError":{"status":503,"message":"down","at":"2026-01-01T00:00:03Z"}}`)
+	idle := []byte(`{"state":"idle","lastDeliveredAt":"2026-01-01T00:01:00Z"}`)
+
+	if acked, doc, ok, err := s.DeliveryStatus(ctx, "hook"); err != nil || ok || doc != nil || acked != 0 {
+		t.Fatalf("absent row: DeliveryStatus = %d %q %v %v, want 0 nil false", acked, doc, ok, err)
+	}
+	acquire := func(owner string, at time.Time) func() (bool, error) {
+		return func() (bool, error) {
+			_, held, err := s.AcquireLease(ctx, "hook", owner, at, at.Add(lease))
+			return held, err
+		}
+	}
+	set := func(owner string, doc []byte, at time.Time) func() (bool, error) {
+		return func() (bool, error) { return s.SetDeliveryStatus(ctx, "hook", owner, doc, at) }
+	}
+	steps := []struct {
+		name      string
+		do        func() (bool, error)
+		wantOK    bool
+		wantAcked int64
+		wantDoc   []byte // nil: none stored
+	}{
+		{"no row: nothing to set", set("a", idle, t0), false, 0, nil},
+		{"a acquires: no status yet", acquire("a", t0), true, 0, nil},
+		{"holder stores its status", set("a", failing, t0.Add(3*time.Second)), true, 0, failing},
+		{"non-holder refused, status kept", set("b", idle, t0.Add(4*time.Second)), false, 0, failing},
+		{"an ack keeps the status", func() (bool, error) { return s.Ack(ctx, "hook", "a", 4, t0.Add(5*time.Second)) }, true, 4, failing},
+		{"release keeps the status", func() (bool, error) { return true, s.ReleaseLease(ctx, "hook", "a") }, true, 4, failing},
+		{"former holder refused after release", set("a", idle, t0.Add(6*time.Second)), false, 4, failing},
+		{"b takes the lease", acquire("b", t0.Add(7*time.Second)), true, 4, failing},
+		{"new holder overwrites", set("b", idle, t0.Add(60*time.Second)), true, 4, idle},
+		{"old holder refused after takeover", set("a", failing, t0.Add(61*time.Second)), false, 4, idle},
+	}
+	for _, st := range steps {
+		ok, err := st.do()
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if ok != st.wantOK {
+			t.Fatalf("%s: got %v, want %v", st.name, ok, st.wantOK)
+		}
+		acked, doc, exists, err := s.DeliveryStatus(ctx, "hook")
+		if err != nil {
+			t.Fatalf("%s: DeliveryStatus: %v", st.name, err)
+		}
+		if !exists != (st.name == "no row: nothing to set") {
+			t.Fatalf("%s: row exists = %v", st.name, exists)
+		}
+		if acked != st.wantAcked || string(doc) != string(st.wantDoc) || (doc == nil) != (st.wantDoc == nil) {
+			t.Fatalf("%s: DeliveryStatus = %d %q, want %d %q", st.name, acked, doc, st.wantAcked, st.wantDoc)
+		}
+	}
+}

@@ -74,6 +74,7 @@ func Run(t *testing.T, b Backend) {
 		{"WaitEventsWokenByCommit", testWaitEventsWokenByCommit},
 		{"DeliveryLease", testDeliveryLease},
 		{"DeliveryLeaseRace", testDeliveryLeaseRace},
+		{"DeliveryStatus", testDeliveryStatus},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
