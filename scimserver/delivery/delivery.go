@@ -48,6 +48,12 @@ type State interface {
 	ReleaseLease(ctx context.Context, webhook, owner string) error
 	// DeliveryCursor reads the cursor without a lease.
 	DeliveryCursor(ctx context.Context, webhook string) (int64, bool, error)
+	// SetDeliveryStatus stores the holder's status document (JSON) if
+	// owner holds the lease, so that standby replicas report it.
+	SetDeliveryStatus(ctx context.Context, webhook, owner string, status []byte, now time.Time) (bool, error)
+	// DeliveryStatus reads the cursor and the stored status document (nil
+	// when none) without a lease; ok is false when the webhook has no row.
+	DeliveryStatus(ctx context.Context, webhook string) (acked int64, status []byte, ok bool, err error)
 }
 
 // Defaults of Options.

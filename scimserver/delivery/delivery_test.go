@@ -299,8 +299,12 @@ func TestOneReplicaDelivers(t *testing.T) {
 	a.log.add(20)
 	eventually(t, "20 delivered", func() bool { return len(rc.seqs()) == 20 }, nil)
 	eventually(t, "a idle", func() bool { return a.status("crm").State == StateIdle }, nil)
-	if s := b.status("crm"); s.State != StateStandby {
-		t.Fatalf("replica b state %s, want standby", s.State)
+	// b does not deliver but reports what a stored (state, times, cursor).
+	eventually(t, "b reports a's status", func() bool {
+		return statusJSON(t, b, "crm") == statusJSON(t, a, "crm")
+	}, nil)
+	if s := b.status("crm"); s.State != StateIdle || s.Acked != 20 {
+		t.Fatalf("replica b reports %+v, want a's idle at 20", s)
 	}
 	a.stop() // graceful: cursor written, lease released
 	a.log.add(5)

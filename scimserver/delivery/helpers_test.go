@@ -250,8 +250,9 @@ type harness struct {
 }
 
 // newHarness starts a Manager for replica owner; log nil opens a new
-// tenant log, else the replicas share it (and clk must be its clock).
-func newHarness(t *testing.T, log *testLog, clk *clocktesting.FakeClock, owner string) *harness {
+// tenant log, else the replicas share it (and clk must be its clock). opts
+// adjust the Manager's options.
+func newHarness(t *testing.T, log *testLog, clk *clocktesting.FakeClock, owner string, opts ...func(*Options)) *harness {
 	t.Helper()
 	if clk == nil {
 		clk = clocktesting.NewFakeClock(time.Now())
@@ -259,7 +260,11 @@ func newHarness(t *testing.T, log *testLog, clk *clocktesting.FakeClock, owner s
 	if log == nil {
 		log = newTestLog(t, clk.Now)
 	}
-	m, err := New(Options{Events: log, State: log.st, Owner: owner, Clock: clk, Jitter: func() float64 { return 0.5 }})
+	o := Options{Events: log, State: log.st, Owner: owner, Clock: clk, Jitter: func() float64 { return 0.5 }}
+	for _, f := range opts {
+		f(&o)
+	}
+	m, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

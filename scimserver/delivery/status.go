@@ -29,7 +29,34 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// Status reports every configured webhook, sorted by name.
+// storedStatus is the lease holder's status as it stores it for the
+// standby replicas (State.SetDeliveryStatus): a WebhookStatus without
+// name, acked and lag, which every replica has from its configuration,
+// the deliveries row and the log.
+type storedStatus struct {
+	State           string     `json:"state"`
+	LastDeliveredAt *time.Time `json:"lastDeliveredAt,omitempty"`
+	LastAttemptAt   *time.Time `json:"lastAttemptAt,omitempty"`
+	FailingSince    *time.Time `json:"failingSince,omitempty"`
+	LastError       *LastError `json:"lastError,omitempty"`
+}
+
+func (s status) stored() storedStatus {
+	d := storedStatus{
+		State:           s.state,
+		LastDeliveredAt: timePtr(s.lastDeliveredAt),
+		LastAttemptAt:   timePtr(s.lastAttemptAt),
+		FailingSince:    timePtr(s.failingSince),
+	}
+	if s.lastError != nil {
+		d.LastError = &LastError{Status: s.lastError.Status, Message: s.lastError.Message, At: s.lastErrorAt.UTC()}
+	}
+	return d
+}
+
+// Status reports every configured webhook, sorted by name. A replica that
+// does not hold a webhook's lease reports the status its holder stored,
+// so that every replica answers alike; standby only while none is stored.
 func (m *Manager) Status(ctx context.Context) (Report, error) {
 	head, err := m.o.Events.Head(ctx)
 	if err != nil {
@@ -38,27 +65,43 @@ func (m *Manager) Status(ctx context.Context) (Report, error) {
 	r := Report{Head: head, Webhooks: []WebhookStatus{}}
 	for _, w := range m.snapshot() {
 		s := w.status()
+		d := s.stored()
 		if s.state == StateStandby {
-			if acked, ok, err := m.o.State.DeliveryCursor(ctx, w.name); err == nil && ok {
-				s.acked = acked
-			}
+			d = m.holderStatus(ctx, w.name, &s.acked, d)
 		}
-		ws := WebhookStatus{
+		r.Webhooks = append(r.Webhooks, WebhookStatus{
 			Name:            w.name,
-			State:           s.state,
+			State:           d.State,
 			Acked:           s.acked,
 			Lag:             max(0, head-s.acked),
-			LastDeliveredAt: timePtr(s.lastDeliveredAt),
-			LastAttemptAt:   timePtr(s.lastAttemptAt),
-			FailingSince:    timePtr(s.failingSince),
-		}
-		if s.lastError != nil {
-			ws.LastError = &LastError{Status: s.lastError.Status, Message: s.lastError.Message, At: s.lastErrorAt.UTC()}
-		}
-		r.Webhooks = append(r.Webhooks, ws)
+			LastDeliveredAt: d.LastDeliveredAt,
+			LastAttemptAt:   d.LastAttemptAt,
+			FailingSince:    d.FailingSince,
+			LastError:       d.LastError,
+		})
 	}
 	sort.Slice(r.Webhooks, func(i, j int) bool { return r.Webhooks[i].Name < r.Webhooks[j].Name })
 	return r, nil
+}
+
+// holderStatus reads the stored cursor into acked and returns the status
+// the lease holder stored, or own when the store has none (or failed: the
+// report then shows this replica's standby, as before).
+func (m *Manager) holderStatus(ctx context.Context, webhook string, acked *int64, own storedStatus) storedStatus {
+	stored, doc, ok, err := m.o.State.DeliveryStatus(ctx, webhook)
+	if err != nil || !ok {
+		return own
+	}
+	*acked = stored
+	if doc == nil {
+		return own
+	}
+	var d storedStatus
+	if err := json.Unmarshal(doc, &d); err != nil || d.State == "" {
+		m.log.Warn("Unreadable stored delivery status", "webhook", webhook, "err", err)
+		return own
+	}
+	return d
 }
 
 // ServeHTTP serves the Report as JSON (GET /v1/webhooks). Authentication

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -85,6 +86,10 @@ type loop struct {
 	retryAt    time.Time // no attempt before
 	terminal   string    // StateFailing or StateExpired, "" otherwise
 	lastLogged string
+	// published is the status last written to the store for the standby
+	// replicas' reports, at publishedAt.
+	published   status
+	publishedAt time.Time
 	// pending are events read after acked and not yet delivered: one read
 	// of the log serves many deliveries.
 	pending []eventlog.Event
@@ -133,13 +138,16 @@ func (w *worker) run() {
 		case c.Paused:
 			w.persist(ctx, &l, true)
 			w.update(func(s *status) { s.state = StatePaused })
+			w.publish(ctx, &l)
 			w.wait(ctx, l.renewAt.Sub(now), -1)
 			continue
 		case l.terminal != "":
 			w.update(func(s *status) { s.state = l.terminal })
+			w.publish(ctx, &l)
 			w.wait(ctx, l.renewAt.Sub(now), -1)
 			continue
 		case now.Before(l.retryAt):
+			w.publish(ctx, &l)
 			w.wait(ctx, min(l.retryAt.Sub(now), l.renewAt.Sub(now)), -1)
 			continue
 		}
@@ -153,6 +161,7 @@ func (w *worker) run() {
 		if len(l.pending) == 0 {
 			w.persist(ctx, &l, true)
 			w.update(func(s *status) { s.state = StateIdle })
+			w.publish(ctx, &l)
 			w.wait(ctx, l.renewAt.Sub(now), l.acked)
 			continue
 		}
@@ -164,6 +173,7 @@ func (w *worker) run() {
 			continue
 		}
 		w.deliver(ctx, &l, c, batch, through)
+		w.publish(ctx, &l)
 	}
 }
 
@@ -306,6 +316,7 @@ func (w *worker) lease(ctx context.Context, l *loop, now time.Time) bool {
 	if !l.held { // (re)acquired: continue from the stored cursor
 		l.acked, l.stored, l.storedAt, l.pending = acked, acked, now, nil
 		l.retryAt, l.attempt, l.failed = time.Time{}, 0, time.Time{}
+		l.published, l.publishedAt = status{}, time.Time{} // the store holds the previous holder's
 		w.update(func(s *status) { s.acked = acked })
 	}
 	l.held, l.renewAt = true, now.Add(length/3)
@@ -344,6 +355,55 @@ func (w *worker) persist(ctx context.Context, l *loop, force bool) {
 		return
 	}
 	l.stored, l.storedAt = l.acked, now
+}
+
+// statusInterval bounds how often the holder stores its status when only
+// times moved (a delivered batch, another failed attempt with the same
+// error); a new state, failingSince or error is stored at once.
+const statusInterval = time.Second
+
+// publish stores the holder's status for the standby replicas' reports
+// when it changed (see statusInterval), so that GET /v1/webhooks answers
+// the same whichever replica the Service picks.
+func (w *worker) publish(ctx context.Context, l *loop) {
+	m := w.m
+	s := w.status()
+	if !l.held || s.state == StateStandby {
+		return
+	}
+	now := m.o.Clock.Now()
+	p := l.published
+	changed := s.state != p.state || !s.failingSince.Equal(p.failingSince) || !sameError(s.lastError, p.lastError)
+	moved := !s.lastDeliveredAt.Equal(p.lastDeliveredAt) || !s.lastAttemptAt.Equal(p.lastAttemptAt) ||
+		!s.lastErrorAt.Equal(p.lastErrorAt)
+	if !changed && (!moved || now.Sub(l.publishedAt) < statusInterval) {
+		return
+	}
+	doc, err := json.Marshal(s.stored())
+	if err != nil { // cannot happen: times and strings
+		m.log.Error("Encoding the delivery status", "webhook", w.name, "err", err)
+		return
+	}
+	ok, err := m.o.State.SetDeliveryStatus(ctx, w.name, m.o.Owner, doc, now)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("Writing the delivery status", "webhook", w.name, "err", err)
+		}
+		return // l.published unchanged: written again at the next publish
+	}
+	if !ok {
+		l.held = false
+		m.log.Warn("Delivery lease lost to another replica", "webhook", w.name)
+		return
+	}
+	l.published, l.publishedAt = s, now
+}
+
+func sameError(a, b *attemptError) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // wait blocks for d, until the settings change or ctx ends, and, when
