@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,5 +130,55 @@ func TestStandbyWithoutStoredStatus(t *testing.T) {
 				t.Fatalf("the standby replica sent %d requests", n)
 			}
 		})
+	}
+}
+
+// statusWrites is the store with a record of the statuses the holder
+// stored through it.
+type statusWrites struct {
+	State
+	mu     sync.Mutex
+	states []string
+}
+
+func (s *statusWrites) SetDeliveryStatus(ctx context.Context, webhook, owner string, doc []byte, now time.Time) (bool, error) {
+	var d storedStatus
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	s.states = append(s.states, d.State)
+	s.mu.Unlock()
+	return s.State.SetDeliveryStatus(ctx, webhook, owner, doc, now)
+}
+
+func (s *statusWrites) written() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.states)
+}
+
+// TestStatusStoredOnChangeOnly: delivering 50 events one per request
+// stores the status on the state transitions (delivering, idle), not per
+// event; the clock does not move, so the delivered times never reach the
+// once-a-second write either.
+func TestStatusStoredOnChangeOnly(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	log := newTestLog(t, clk.Now)
+	writes := &statusWrites{State: log.st}
+	h := newHarness(t, log, clk, "replica-a", func(o *Options) { o.State = writes })
+	h.log.add(50)
+	rc := newReceiver(t)
+	h.set(true, hook("crm", rc.srv.URL))
+	eventually(t, "50 delivered, idle", func() bool {
+		s := h.status("crm")
+		return s.State == StateIdle && s.Acked == 50
+	}, nil)
+	eventually(t, "idle stored", func() bool { w := writes.written(); return len(w) > 0 && w[len(w)-1] == StateIdle }, nil)
+	if n := len(rc.requests()); n != 50 {
+		t.Fatalf("%d requests, want 50", n)
+	}
+	if got, want := writes.written(), []string{StateDelivering, StateIdle}; !slices.Equal(got, want) {
+		t.Fatalf("status writes %v, want %v", got, want)
 	}
 }
