@@ -158,27 +158,58 @@ func (s *statusWrites) written() []string {
 	return slices.Clone(s.states)
 }
 
-// TestStatusStoredOnChangeOnly: delivering 50 events one per request
-// stores the status on the state transitions (delivering, idle), not per
-// event; the clock does not move, so the delivered times never reach the
-// once-a-second write either.
+// TestStatusStoredOnChangeOnly: delivering 10 events one per request
+// stores the status on the state transitions (delivering, idle) and, while
+// only the delivered times move, at most once a second (statusInterval):
+// never per event. The receiver moves the fake clock by step per request.
 func TestStatusStoredOnChangeOnly(t *testing.T) {
-	clk := clocktesting.NewFakeClock(time.Now())
-	log := newTestLog(t, clk.Now)
-	writes := &statusWrites{State: log.st}
-	h := newHarness(t, log, clk, "replica-a", func(o *Options) { o.State = writes })
-	h.log.add(50)
-	rc := newReceiver(t)
-	h.set(true, hook("crm", rc.srv.URL))
-	eventually(t, "50 delivered, idle", func() bool {
-		s := h.status("crm")
-		return s.State == StateIdle && s.Acked == 50
-	}, nil)
-	eventually(t, "idle stored", func() bool { w := writes.written(); return len(w) > 0 && w[len(w)-1] == StateIdle }, nil)
-	if n := len(rc.requests()); n != 50 {
-		t.Fatalf("%d requests, want 50", n)
+	tests := []struct {
+		name string
+		step time.Duration
+		want []string
+	}{
+		{"clock still: transitions only", 0, []string{StateDelivering, StateIdle}},
+		// Delivered at 0.4 s, 0.8 s, ... 4 s: stored at 0.4 (delivering),
+		// 1.6, 2.8 and 4.0 (a second or more after the last), then idle.
+		{"400ms per request: once a second", 400 * time.Millisecond,
+			[]string{StateDelivering, StateDelivering, StateDelivering, StateDelivering, StateIdle}},
 	}
-	if got, want := writes.written(), []string{StateDelivering, StateIdle}; !slices.Equal(got, want) {
-		t.Fatalf("status writes %v, want %v", got, want)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clocktesting.NewFakeClock(time.Now())
+			log := newTestLog(t, clk.Now)
+			writes := &statusWrites{State: log.st}
+			h := newHarness(t, log, clk, "replica-a", func(o *Options) { o.State = writes })
+			h.log.add(10)
+			rc := newReceiver(t)
+			rc.setRespond(func(int, *http.Request, int64) int {
+				clk.Step(tc.step)
+				return http.StatusNoContent
+			})
+			h.set(true, hook("crm", rc.srv.URL))
+			eventually(t, "10 delivered, idle", func() bool {
+				s := h.status("crm")
+				return s.State == StateIdle && s.Acked == 10
+			}, nil)
+			eventually(t, "idle stored", func() bool { w := writes.written(); return len(w) > 0 && w[len(w)-1] == StateIdle }, nil)
+			if n := len(rc.requests()); n != 10 {
+				t.Fatalf("%d requests, want 10", n)
+			}
+			if got := writes.written(); !slices.Equal(got, tc.want) {
+				t.Fatalf("status writes %v, want %v", got, tc.want)
+			}
+			// The last write has the last delivery's time.
+			_, doc, _, err := log.st.DeliveryStatus(context.Background(), "crm")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d storedStatus
+			if err := json.Unmarshal(doc, &d); err != nil {
+				t.Fatal(err)
+			}
+			if last := h.status("crm").LastDeliveredAt; d.LastDeliveredAt == nil || last == nil || !d.LastDeliveredAt.Equal(*last) {
+				t.Fatalf("stored lastDeliveredAt %v, holder's %v", d.LastDeliveredAt, last)
+			}
+		})
 	}
 }
