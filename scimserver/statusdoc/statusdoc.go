@@ -126,8 +126,10 @@ type Webhooks struct {
 // Webhook is one webhook's delivery state.
 type Webhook struct {
 	Name string `json:"name"`
-	// State is delivering, idle, failing, paused, expired, or standby
-	// (another replica delivers it; Acked is from the store).
+	// State is delivering, idle, failing, paused, expired, or standby.
+	// Every replica reports the lease holder's state and times (stored by
+	// the holder; Acked is from the store); standby means another replica
+	// holds the lease and has stored no status yet.
 	State string `json:"state"`
 	// Acked is the cursor of the last event the receiver acknowledged (or
 	// that was filtered out); Lag the events after it.
