@@ -14,6 +14,7 @@ import (
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 	"github.com/scim-operator/scim-operator/scimserver/store"
 	"github.com/scim-operator/scim-operator/scimserver/store/pgtest"
+	"github.com/scim-operator/scim-operator/scimserver/store/storetest"
 )
 
 func openAt(t testing.TB, url, schema string) *Store {
@@ -264,4 +265,22 @@ func TestErrorsHideTheURL(t *testing.T) {
 func isStatus(err error, status int) bool {
 	e, ok := scimerr.As(err)
 	return ok && e.Status == status
+}
+
+// TestDeliveryStatusMigration: a schema at version 1 (before the status
+// column) with a delivery row upgrades on open; the row keeps its cursor
+// and lease, has no status (standby replicas report standby until the
+// holder stores one), and the holder can store one.
+func TestDeliveryStatusMigration(t *testing.T) {
+	url, schema := pgtest.Schema(t)
+	saved := migrations
+	t.Cleanup(func() { migrations = saved })
+	migrations = saved[:1]
+	old := openAt(t, url, schema)
+	storetest.WriteDeliveryBeforeUpgrade(t, old)
+	old.Close()
+
+	migrations = saved
+	s := openAt(t, url, schema)
+	storetest.CheckDeliveryAfterUpgrade(t, s)
 }

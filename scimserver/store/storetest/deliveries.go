@@ -178,3 +178,39 @@ func testDeliveryStatus(t *testing.T, b Backend) {
 		}
 	}
 }
+
+// upgradeTime is when the delivery row of the upgrade check was written.
+var upgradeTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// WriteDeliveryBeforeUpgrade writes a delivery row, held by replica "a" at
+// cursor 7, with the methods a schema before the status column has; s is
+// the store opened at that older schema. CheckDeliveryAfterUpgrade checks
+// the row once the store was reopened at the latest schema.
+func WriteDeliveryBeforeUpgrade(t testing.TB, s delivery.State) {
+	t.Helper()
+	ctx := context.Background()
+	if _, held, err := s.AcquireLease(ctx, "hook", "a", upgradeTime, upgradeTime.Add(time.Hour)); err != nil || !held {
+		t.Fatalf("AcquireLease before the upgrade: %v %v", held, err)
+	}
+	if ok, err := s.Ack(ctx, "hook", "a", 7, upgradeTime); err != nil || !ok {
+		t.Fatalf("Ack before the upgrade: %v %v", ok, err)
+	}
+}
+
+// CheckDeliveryAfterUpgrade: the row WriteDeliveryBeforeUpgrade wrote kept
+// its cursor and lease, has no status (standby replicas report standby
+// until the holder stores one), and its holder can store one.
+func CheckDeliveryAfterUpgrade(t testing.TB, s delivery.State) {
+	t.Helper()
+	ctx := context.Background()
+	if acked, doc, ok, err := s.DeliveryStatus(ctx, "hook"); err != nil || !ok || acked != 7 || doc != nil {
+		t.Fatalf("after the upgrade DeliveryStatus = %d %q %v %v, want 7 nil true", acked, doc, ok, err)
+	}
+	doc := []byte(`{"state":"idle"}`)
+	if ok, err := s.SetDeliveryStatus(ctx, "hook", "a", doc, upgradeTime); err != nil || !ok {
+		t.Fatalf("the lease holder from before the upgrade cannot store its status: %v %v", ok, err)
+	}
+	if _, got, _, err := s.DeliveryStatus(ctx, "hook"); err != nil || string(got) != string(doc) {
+		t.Fatalf("stored status %q (%v), want %q", got, err, doc)
+	}
+}
