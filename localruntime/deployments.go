@@ -147,9 +147,15 @@ func (r *Runtime) startPod(ctx context.Context, dep *appsv1.Deployment, slot int
 	if err != nil {
 		return nil, err
 	}
+	// On a node each pod's host name is its name, which the server uses
+	// as its owner in webhook delivery leases; here every process shares
+	// the machine's host name, so replicas would all hold one lease and
+	// deliver in parallel. The pod name, as the kubelet would give it.
+	name := podName(key.Name, slot)
+	env = append(env, "SCIM_DELIVERY_OWNER="+name)
 	args := RemapArgs(append(append([]string(nil), c.Command[min(1, len(c.Command)):]...), c.Args...), mounts, addr)
 	p := &pod{
-		name: podName(key.Name, slot), slot: slot,
+		name: name, slot: slot,
 		hash: hash, labels: dep.Spec.Template.Labels, addr: addr,
 		probePath: defaultProbeOn, startedAt: time.Now(), restarts: restarts,
 		claims: claimsOf(&dep.Spec.Template.Spec),
