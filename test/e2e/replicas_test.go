@@ -44,26 +44,7 @@ func TestEntraProvisioningPostgresReplicas(t *testing.T) {
 	const name, tokenName, syncToken, dep = "e2e-pg2", "e2e-pg2-entra", "e2e-pg2-sync", "e2e-pg2-scim"
 	url, schema := pgtest.Schema(t)
 	ctx := context.Background()
-	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "e2e-pg2-app"},
-		StringData: map[string]string{"uri": url},
-	}
-	tenantObj := &scimv1alpha1.ScimTenant{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: scimv1alpha1.ScimTenantSpec{
-			Replicas:      ptr.To[int32](2),
-			ResourceTypes: []scimv1alpha1.ResourceType{"User", "Group"},
-			Ingress:       &scimv1alpha1.IngressSpec{Host: "pg2.e2e.example.com"},
-			Storage: &scimv1alpha1.StorageSpec{Postgres: &scimv1alpha1.PostgresStorage{
-				URLSecretRef: scimv1alpha1.SecretKeyRef{Name: "e2e-pg2-app", Key: "uri"}, Schema: schema,
-			}},
-		},
-	}
-	for _, obj := range []client.Object{secret, tenantObj} {
-		if err := k8s.Create(ctx, obj); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createPostgresTenant(t, name, "pg2.e2e.example.com", url, schema, 2)
 	createToken(t, tokenName, name, func(tok *scimv1alpha1.ScimToken) {
 		tok.Spec.Rotation = &scimv1alpha1.RotationSpec{GracePeriod: &metav1.Duration{Duration: time.Hour}}
 	})
@@ -217,6 +198,32 @@ func TestEntraProvisioningPostgresReplicas(t *testing.T) {
 		readyReplicas(t, name, dep, n)
 		if s := tn.statusWith(t, tok); s != http.StatusOK {
 			t.Fatalf("Test Connection with %d replicas: %d", n, s)
+		}
+	}
+}
+
+// createPostgresTenant creates a storage.postgres tenant with replicas
+// server pods and the Secret <name>-app holding its database URL.
+func createPostgresTenant(t *testing.T, name, host, url, schema string, replicas int32) {
+	t.Helper()
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-app"},
+		StringData: map[string]string{"uri": url},
+	}
+	tenantObj := &scimv1alpha1.ScimTenant{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: scimv1alpha1.ScimTenantSpec{
+			Replicas:      ptr.To(replicas),
+			ResourceTypes: []scimv1alpha1.ResourceType{"User", "Group"},
+			Ingress:       &scimv1alpha1.IngressSpec{Host: host},
+			Storage: &scimv1alpha1.StorageSpec{Postgres: &scimv1alpha1.PostgresStorage{
+				URLSecretRef: scimv1alpha1.SecretKeyRef{Name: name + "-app", Key: "uri"}, Schema: schema,
+			}},
+		},
+	}
+	for _, obj := range []client.Object{secret, tenantObj} {
+		if err := k8s.Create(context.Background(), obj); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
