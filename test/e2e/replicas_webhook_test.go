@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -88,6 +89,11 @@ func TestWebhookFailoverPostgresReplicas(t *testing.T) {
 		}
 		return ""
 	})
+	// What the operator's polls would read from here on, through the
+	// kill: the Service sends each to either replica.
+	hook := client.ObjectKeyFromObject(wh)
+	opTok := operatorToken(t, name)
+	reports := watchDeliveryReports(ctx, t, dep, opTok)
 	var victim localruntime.Pod
 	for _, p := range pods {
 		if p.Name == first {
@@ -144,8 +150,20 @@ func TestWebhookFailoverPostgresReplicas(t *testing.T) {
 	t.Logf("lease held by %s, killed at seq %d (%d requests); then held by %s; mirror at seq %d after %d requests",
 		first, seqAtKill, receivedAtKill, after, snap.Seq, received)
 
+	// Through the failover every answer said delivering or idle: no
+	// standby, nothing the ScimWebhook's status could flap to.
+	seen, failed := reports()
+	for _, o := range seen {
+		if o.state != scimv1alpha1.DeliveryStateDelivering && o.state != scimv1alpha1.DeliveryStateIdle {
+			t.Errorf("a replica reported state %q at acked %d during the failover (all: %v)", o.state, o.acked, seen)
+		}
+	}
+	if len(seen) == 0 {
+		t.Fatal("no delivery report read during the failover")
+	}
+	t.Logf("delivery reports through the Service during the failover: %v; %d polls failed (the killed process)", seen, failed)
+
 	// The operator's view: everything delivered.
-	hook := client.ObjectKeyFromObject(wh)
 	eventually(t, 30*time.Second, "ScimWebhook reports everything delivered", func() string {
 		cur := &scimv1alpha1.ScimWebhook{}
 		if err := k8s.Get(ctx, hook, cur); err != nil {
@@ -167,7 +185,6 @@ func TestWebhookFailoverPostgresReplicas(t *testing.T) {
 	// either replica, so each replica, asked again and again with the
 	// operator's token, must give the same answer (the holder's own, the
 	// other the holder's stored status), or the ScimWebhook would flap.
-	opTok := operatorToken(t, name)
 	for round := range 3 {
 		for _, p := range rt.Pods(ns, dep) {
 			rep, err := deliverystatus.Fetch(ctx, httpClient, "http://"+p.Addr, opTok)
@@ -183,6 +200,54 @@ func TestWebhookFailoverPostgresReplicas(t *testing.T) {
 					round+1, p.Name, w.State, w.Acked, w.Lag, w.LastDeliveredAt, w.LastError, snap.Seq)
 			}
 		}
+	}
+}
+
+type reportObservation struct {
+	state string
+	acked int64
+}
+
+// watchDeliveryReports reads GET /v1/webhooks through the tenant's
+// Service, as the operator's poller does, every 100 ms until the returned
+// function is called, which returns each (state, acked) that differed from
+// the one before and how many reads failed.
+func watchDeliveryReports(ctx context.Context, t *testing.T, service, token string) func() ([]reportObservation, int) {
+	var seen []reportObservation
+	failed := 0
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			base, err := rt.ServiceURL(ctx, ns, service, 0)
+			var rep *deliverystatus.Report
+			if err == nil {
+				rep, err = deliverystatus.Fetch(ctx, httpClient, base, token)
+			}
+			switch {
+			case err != nil || len(rep.Webhooks) != 1:
+				failed++
+			default:
+				o := reportObservation{rep.Webhooks[0].State, rep.Webhooks[0].Acked}
+				if len(seen) == 0 || seen[len(seen)-1] != o {
+					seen = append(seen, o)
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var once sync.Once
+	finish := func() { once.Do(func() { close(stop); <-done }) }
+	t.Cleanup(finish)
+	return func() ([]reportObservation, int) {
+		finish()
+		return seen, failed
 	}
 }
 
