@@ -202,23 +202,11 @@ func loadavg() string {
 }
 
 // processCPU is the CPU time (user + system) process pid has used, from
-// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s). Unlike
-// throughput it barely moves with the neighbours' load on a shared machine.
+// /proc/<pid>/stat (cpuTicks, clock ticks of 1/100 s). Unlike throughput
+// it barely moves with the neighbours' load on a shared machine.
 func processCPU(pid int) (time.Duration, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may contain spaces; fields after it are plain.
-	s := string(raw)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
-	}
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+	ticks, err := cpuTicks(pid)
+	return time.Duration(ticks) * 10 * time.Millisecond, err
 }
 
 func main() {
