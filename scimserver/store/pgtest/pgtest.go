@@ -122,16 +122,24 @@ func (s *Server) run(cmd string) {
 	}
 }
 
+// superuser connects to the private server as its superuser, for at most
+// 30 s; done closes the connection and ends the deadline.
+func (s *Server) superuser(t testing.TB) (context.Context, *pgx.Conn, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	conn, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		cancel()
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	return ctx, conn, func() { conn.Close(ctx); cancel() }
+}
+
 // Exec runs one statement on the private server as its superuser.
 func (s *Server) Exec(t testing.TB, sql string, args ...any) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, s.URL)
-	if err != nil {
-		t.Fatalf("pgtest: connect: %v", err)
-	}
-	defer conn.Close(ctx)
+	ctx, conn, done := s.superuser(t)
+	defer done()
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		t.Fatalf("pgtest: %s: %v", sql, err)
 	}
@@ -143,13 +151,8 @@ func (s *Server) Exec(t testing.TB, sql string, args ...any) {
 // every connection otherwise, so a changed password would change nothing.
 func (s *Server) PasswordRole(t testing.TB, role, password string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, s.URL)
-	if err != nil {
-		t.Fatalf("pgtest: connect: %v", err)
-	}
-	defer conn.Close(ctx)
+	ctx, conn, done := s.superuser(t)
+	defer done()
 	var hba string
 	if err := conn.QueryRow(ctx, `SHOW hba_file`).Scan(&hba); err != nil {
 		t.Fatalf("pgtest: hba_file: %v", err)
