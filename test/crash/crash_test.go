@@ -148,6 +148,15 @@ type client struct {
 	hc *http.Client
 }
 
+// newClient is the loads' client: keep-alive connections for the load's
+// writers; a request hanging past the timeout is a failure of the load.
+func newClient() *client {
+	return &client{hc: &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true},
+	}}
+}
+
 func (c *client) do(ctx context.Context, method, url string, body any) (int, []byte, error) {
 	st, _, out, err := c.doHeader(ctx, method, url, body)
 	return st, out, err
@@ -610,10 +619,7 @@ func TestSIGKILLKeepsAcknowledgedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	c := &client{hc: &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true},
-	}}
+	c := newClient()
 	l := newLedger()
 
 	s := start(t, bin, dir, logf)

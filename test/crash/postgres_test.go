@@ -48,10 +48,7 @@ func newPGReplicas(t *testing.T, url, schema string) (*pgReplicas, []*server) {
 		}
 		r.logf.Close()
 	})
-	r.c = &client{hc: &http.Client{
-		Timeout:   10 * time.Second, // a request hanging past it is a failure of the load
-		Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true},
-	}}
+	r.c = newClient()
 	servers := []*server{r.start(t), r.start(t)}
 	r.gids = createGroups(t, r.c, servers[0].base, r.l)
 	return r, servers

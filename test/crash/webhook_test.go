@@ -103,10 +103,7 @@ func TestSIGKILLWithWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	c := &client{hc: &http.Client{
-		Timeout:   10 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true},
-	}}
+	c := newClient()
 	l := newLedger()
 
 	s := start(t, bin, dir, logf, flags...)
